@@ -1,0 +1,279 @@
+"""Find Quick Draw files in a data folder and build train/test datasets from them.
+
+A data folder holds files in the public bucket's layout (any depth is searched):
+`simplified_ndjson/<class>.ndjson`, `raw_ndjson/<class>.ndjson`, `numpy_bitmap/<class>.npy`,
+Kaggle `train_simplified/<class>.csv`, and the seed's `quickdraw10.npz`.
+
+Stroke drawings are the primary source: simplified and raw files of a class are merged
+by key_id (raw strokes go through the same normalization), so every distinct drawing
+counts once. A class with no strokes falls back to its official bitmaps.
+The 80/20 split is seed 000's: stratified, `test_size=0.2, random_state=42`.
+Built arrays are cached on disk keyed by the spec and the files' sizes and times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .categories import ALL_CATEGORIES, QUICKDRAW_10
+from .drawing import Drawing, normalize_strokes
+from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
+from .raster import rasterize_strokes
+
+NPZ_NAME = "quickdraw10.npz"
+_CANONICAL = {c.lower(): c for c in ALL_CATEGORIES}
+
+
+class NoDataError(RuntimeError):
+    """No usable data for the request; the message says how to get some."""
+
+
+def no_data_message(data_dir, missing=()) -> str:
+    what = f"no Quick Draw files for {', '.join(missing)}" if missing else "no Quick Draw files"
+    return (
+        f"{what} in {data_dir}. Get data with `python -m sketchlab data download` "
+        "(needs internet; `--per-class N` fetches only the first N drawings), or point "
+        "SKETCHLAB_DATA at a folder of Quick Draw files (simplified_ndjson/<class>.ndjson, "
+        "raw_ndjson/, numpy_bitmap/<class>.npy)."
+    )
+
+
+@dataclass
+class ClassFiles:
+    """The files that hold one class, by format."""
+
+    name: str
+    simplified: list[Path] = field(default_factory=list)
+    raw: list[Path] = field(default_factory=list)
+    bitmap: list[Path] = field(default_factory=list)
+
+    @property
+    def has_strokes(self) -> bool:
+        return bool(self.simplified or self.raw)
+
+
+def scan_data_dir(data_dir) -> dict[str, ClassFiles]:
+    """Every class with files under `data_dir`, keyed by its official spelling."""
+    root = Path(data_dir)
+    found: dict[str, ClassFiles] = {}
+    if not root.is_dir():
+        return found
+    for path in sorted(root.rglob("*")):
+        suffix = path.suffix.lower()
+        if not path.is_file() or path.name.startswith(".") or suffix not in (".ndjson", ".csv", ".npy"):
+            continue
+        name = _CANONICAL.get(path.stem.lower(), path.stem)
+        entry = found.setdefault(name, ClassFiles(name))
+        if suffix == ".npy":
+            entry.bitmap.append(path)
+        elif "raw" in path.parent.name.lower():
+            entry.raw.append(path)
+        else:
+            entry.simplified.append(path)
+    return found
+
+
+def count_lines(path: Path) -> int:
+    """Non-empty lines of a text file (drawings in an ndjson, rows + header in a CSV)."""
+    with open(path, "rb") as fh:
+        n = sum(1 for line in fh if line.strip())
+    return n - 1 if path.suffix.lower() == ".csv" and n else n
+
+
+def count_bitmaps(path: Path) -> int:
+    return int(np.load(path, mmap_mode="r", allow_pickle=False).reshape(-1, 784).shape[0])
+
+
+def load_class_drawings(
+    files: ClassFiles,
+    limit: int | None = None,
+    recognized_only: bool = False,
+    reports: list | None = None,
+) -> list[Drawing]:
+    """The distinct drawings of one class, normalized to simplified space.
+
+    Simplified files first (already normalized), then raw drawings whose key_id is new.
+    """
+    seen: set[str] = set()
+    out: list[Drawing] = []
+    for kind, paths in (("simplified", files.simplified), ("raw", files.raw)):
+        for path in paths:
+            report = ReadReport()
+            for d in iter_drawings(path, report):
+                if limit is not None and len(out) >= limit:
+                    break
+                if (d.key_id and d.key_id in seen) or (recognized_only and not d.recognized):
+                    continue
+                if kind == "raw":
+                    d.extra["raw_strokes"] = d.strokes
+                    d.strokes = normalize_strokes(d.strokes)
+                if d.key_id:
+                    seen.add(d.key_id)
+                d.word = d.word or files.name
+                out.append(d)
+            if reports is not None:
+                reports.append(report)
+    return out
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to build: classes, per-class cap, filters and the split."""
+
+    classes: tuple[str, ...] = QUICKDRAW_10
+    per_class: int | None = None  # cap per class; None = all available
+    balanced: bool = True  # cut every class to the smallest one's count (seed 004)
+    recognized_only: bool = False
+    test_size: float = 0.2
+    seed: int = 42
+
+
+@dataclass
+class StrokeData:
+    """Drawings as strokes with integer labels: what augmentation and k-fold work on."""
+
+    drawings: list[Drawing]
+    labels: np.ndarray
+    classes: list[str]
+    source: str
+    problems: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
+
+
+@dataclass
+class Dataset:
+    """Bitmaps ready for the models: X float32 (N, 784) in [0, 1], y int64 labels."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    source: str
+
+    def counts(self) -> dict[str, int]:
+        y = np.concatenate([self.y_train, self.y_test])
+        return {c: int((y == i).sum()) for i, c in enumerate(self.classes)}
+
+
+def _resolve_classes(data_dir, classes) -> tuple[list[str], dict[str, ClassFiles]]:
+    available = scan_data_dir(data_dir)
+    names = [_CANONICAL.get(c.strip().lower(), c.strip()) for c in classes]
+    missing = [c for c in names if c not in available]
+    if missing:
+        raise NoDataError(no_data_message(data_dir, missing))
+    return names, available
+
+
+def _cap(spec: DatasetSpec, counts: list[int]) -> int | None:
+    cap = spec.per_class
+    if spec.balanced and counts:
+        cap = min(counts) if cap is None else min(cap, min(counts))
+    return cap
+
+
+def load_stroke_data(data_dir, spec: DatasetSpec = DatasetSpec()) -> StrokeData:
+    """Load the drawings of `spec.classes` as strokes; classes without strokes raise NoDataError."""
+    names, available = _resolve_classes(data_dir, spec.classes)
+    no_strokes = [c for c in names if not available[c].has_strokes]
+    if no_strokes:
+        raise NoDataError(no_data_message(data_dir, [f"{c} (strokes)" for c in no_strokes]))
+    reports: list[ReadReport] = []
+    per_class = [
+        load_class_drawings(available[c], spec.per_class, spec.recognized_only, reports) for c in names
+    ]
+    cap = _cap(spec, [len(d) for d in per_class])
+    drawings, labels = [], []
+    for i, ds in enumerate(per_class):
+        ds = ds[:cap] if cap is not None else ds
+        drawings.extend(ds)
+        labels.extend([i] * len(ds))
+    problems = [p for r in reports for p in r.problems]
+    return StrokeData(drawings, np.asarray(labels, dtype=np.int64), names, f"strokes from {data_dir}", problems)
+
+
+def _load_bitmap_class(files: ClassFiles, limit: int | None) -> np.ndarray:
+    return np.concatenate([load_bitmaps(p, limit) for p in files.bitmap])[:limit]
+
+
+def _fingerprint(data_dir, spec: DatasetSpec, names, available) -> str:
+    files = []
+    for c in names:
+        for p in available[c].simplified + available[c].raw + available[c].bitmap:
+            st = p.stat()
+            files.append((str(p), st.st_size, st.st_mtime_ns))
+    blob = json.dumps([asdict(spec), files], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 000's stratified split of row indices."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+
+
+def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None) -> Dataset:
+    """Bitmaps for the models, split 80/20; cached in `cache_dir` so the second call is instant.
+
+    A `quickdraw10.npz` in the data folder is used as-is when no class files exist.
+    """
+    npz = next(Path(data_dir).rglob(NPZ_NAME), None) if Path(data_dir).is_dir() else None
+    if npz is not None and not scan_data_dir(data_dir):
+        images, labels = load_npz(npz)
+        classes = list(spec.classes)
+        return _split(images, labels, classes, spec, f"{npz}")
+    names, available = _resolve_classes(data_dir, spec.classes)
+    cache_path = None
+    if cache_dir is not None:
+        cache_path = Path(cache_dir) / f"dataset-{_fingerprint(data_dir, spec, names, available)}.npz"
+        if cache_path.exists():
+            with np.load(cache_path, allow_pickle=False) as z:
+                return _split(z["images"], z["labels"], names, spec, str(z["source"]))
+    per_class: list[np.ndarray] = []
+    kinds = []
+    for c in names:
+        files = available[c]
+        if files.has_strokes:
+            ds = load_class_drawings(files, spec.per_class, spec.recognized_only)
+            per_class.append(rasterize_strokes([d.strokes for d in ds]).reshape(-1, 784))
+            kinds.append("strokes")
+        else:
+            per_class.append(_load_bitmap_class(files, spec.per_class))
+            kinds.append("bitmaps")
+    cap = _cap(spec, [len(a) for a in per_class])
+    per_class = [a[:cap] for a in per_class]
+    images = np.concatenate(per_class).astype(np.uint8)
+    labels = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, a in enumerate(per_class)])
+    source = f"{data_dir} ({', '.join(sorted(set(kinds)))})"
+    if cache_path is not None:
+        _atomic_savez(cache_path, images=images, labels=labels, source=np.asarray(source))
+    return _split(images, labels, names, spec, source)
+
+
+def _split(images, labels, classes, spec: DatasetSpec, source: str) -> Dataset:
+    X = images.reshape(len(images), 784).astype(np.float32) / 255.0
+    train, test = split_indices(labels, spec.test_size, spec.seed)
+    return Dataset(X[train], labels[train], X[test], labels[test], list(classes), source)

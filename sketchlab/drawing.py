@@ -1,0 +1,116 @@
+"""A drawing as strokes, and Google's "simplified" normalization of strokes.
+
+A stroke is a float64 array of shape (n, 2) holding x and y, or (n, 3) when the
+source recorded times (raw Quick Draw data): columns x, y, t in milliseconds.
+Every path into the models (data files, canvas, augmentation) goes through
+`normalize_strokes`, so the canvas and the training data are preprocessed alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from simplification.cutil import simplify_coords
+
+# Google's simplified data: coordinates in 0..255, resampled at 1 px, RDP epsilon 2.0.
+SIMPLIFIED_SIDE = 255.0
+RDP_EPSILON = 2.0
+
+
+@dataclass
+class Drawing:
+    """One doodle: its strokes plus the metadata the Quick Draw files carry."""
+
+    strokes: list[np.ndarray]
+    word: str = ""
+    key_id: str = ""
+    countrycode: str = ""
+    recognized: bool = True
+    timestamp: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_strokes(self) -> int:
+        return len(self.strokes)
+
+    @property
+    def n_points(self) -> int:
+        return int(sum(len(s) for s in self.strokes))
+
+    @property
+    def has_times(self) -> bool:
+        return bool(self.strokes) and all(s.shape[1] >= 3 for s in self.strokes)
+
+
+def strokes_from_lists(drawing: list) -> list[np.ndarray]:
+    """Convert the Quick Draw JSON form `[[xs], [ys](, [ts])]` per stroke into arrays.
+
+    Raises ValueError on anything that is not that shape, so readers can count a bad line.
+    """
+    if not isinstance(drawing, list) or not drawing:
+        raise ValueError("drawing must be a non-empty list of strokes")
+    strokes = []
+    for i, stroke in enumerate(drawing):
+        if not isinstance(stroke, list) or len(stroke) not in (2, 3):
+            raise ValueError(f"stroke {i} must be [xs, ys] or [xs, ys, ts]")
+        lengths = {len(axis) if isinstance(axis, list) else -1 for axis in stroke}
+        if len(lengths) != 1 or -1 in lengths or 0 in lengths:
+            raise ValueError(f"stroke {i} has axes of unequal or zero length")
+        try:
+            arr = np.asarray(stroke, dtype=np.float64).T
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"stroke {i} holds non-numbers") from exc
+        if not np.isfinite(arr).all():
+            raise ValueError(f"stroke {i} holds non-finite numbers")
+        strokes.append(arr)
+    return strokes
+
+
+def strokes_to_lists(strokes: list[np.ndarray]) -> list:
+    """The inverse of `strokes_from_lists` (integers when the values are whole)."""
+    out = []
+    for s in strokes:
+        cols = []
+        for col in s.T:
+            if np.all(col == np.round(col)):
+                cols.append([int(v) for v in col])
+            else:
+                cols.append([float(v) for v in col])
+        out.append(cols)
+    return out
+
+
+def _resample(xy: np.ndarray, spacing: float = 1.0) -> np.ndarray:
+    """Points every `spacing` units of arc length along a polyline, ends kept."""
+    if len(xy) < 2:
+        return xy
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    dist = np.concatenate([[0.0], np.cumsum(seg)])
+    total = dist[-1]
+    if total <= spacing:
+        return xy[[0, -1]]
+    at = np.append(np.arange(0.0, total, spacing), total)
+    return np.column_stack([np.interp(at, dist, xy[:, 0]), np.interp(at, dist, xy[:, 1])])
+
+
+def normalize_strokes(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """Google's "simplified" processing: the output matches the simplified ndjson files.
+
+    1. align to the top-left corner, 2. scale uniformly so the larger side spans 0..255,
+    3. resample at 1-pixel spacing, 4. Ramer-Douglas-Peucker with epsilon 2.0.
+    Returns integer-valued (n, 2) float arrays; times are dropped. Empty input → [].
+    """
+    strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in strokes if len(s)]
+    if not strokes:
+        return []
+    points = np.concatenate(strokes)
+    low = points.min(axis=0)
+    extent = float((points.max(axis=0) - low).max())
+    scale = SIMPLIFIED_SIDE / extent if extent > 0 else 0.0
+    out = []
+    for s in strokes:
+        xy = _resample((s - low) * scale)
+        xy = np.asarray(simplify_coords(np.ascontiguousarray(xy), RDP_EPSILON), dtype=np.float64)
+        out.append(np.clip(np.round(xy), 0, SIMPLIFIED_SIDE))
+    return out

@@ -1,0 +1,186 @@
+"""Streaming readers for every Quick Draw file format SketchLab accepts.
+
+- simplified ndjson and raw ndjson (one JSON object per line; raw strokes carry times),
+- the Kaggle `train_simplified` CSV (the drawing as a JSON string),
+- numpy_bitmap `.npy` (N x 784 uint8), and the seed's quickdraw10 `.npz` (arr_0, arr_1).
+
+A bad line or row is counted in a `ReadReport` and skipped, never fatal. A file that
+is not the format at all raises `DataFormatError` naming the file and line.
+Arrays are always loaded with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .drawing import Drawing, strokes_from_lists
+
+# After this many bad lines with no good one, the file is judged not to be the format.
+_MAX_LEADING_BAD = 10
+
+
+class DataFormatError(ValueError):
+    """A file that is not the format it claims to be (message names file and line)."""
+
+
+@dataclass
+class ReadReport:
+    """What a reader saw: good records, bad ones and the first few reasons."""
+
+    path: str = ""
+    n_ok: int = 0
+    n_bad: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def bad(self, line: int, reason: str) -> None:
+        self.n_bad += 1
+        if len(self.problems) < 20:
+            self.problems.append(f"{self.path}:{line}: {reason}")
+
+    def summary(self) -> str:
+        text = f"{self.path}: {self.n_ok} drawings read"
+        if self.n_bad:
+            text += f", {self.n_bad} bad lines skipped (first: {self.problems[0]})"
+        return text
+
+
+def drawing_from_record(record: dict) -> Drawing:
+    """A Quick Draw JSON object (ndjson line or parsed CSV row) → Drawing. Raises ValueError."""
+    if not isinstance(record, dict) or "drawing" not in record:
+        raise ValueError("no 'drawing' field")
+    drawing = record["drawing"]
+    if isinstance(drawing, str):  # Kaggle CSV stores the drawing as a JSON string
+        drawing = json.loads(drawing)
+    recognized = record.get("recognized", True)
+    if isinstance(recognized, str):
+        recognized = recognized.strip().lower() == "true"
+    return Drawing(
+        strokes=strokes_from_lists(drawing),
+        word=str(record.get("word", "")),
+        key_id=str(record.get("key_id", "")),
+        countrycode=str(record.get("countrycode", "")),
+        recognized=bool(recognized),
+        timestamp=str(record.get("timestamp", "")),
+    )
+
+
+def _records(path: Path, rows: Iterator[tuple[int, object]], report: ReadReport, limit):
+    """Turn (line number, raw record or Exception) pairs into Drawings, counting the bad ones."""
+    for line_no, row in rows:
+        if limit is not None and report.n_ok >= limit:
+            return
+        try:
+            if isinstance(row, Exception):
+                raise row
+            drawing = drawing_from_record(row)
+        except (ValueError, TypeError, KeyError) as exc:
+            report.bad(line_no, str(exc) or type(exc).__name__)
+            if report.n_ok == 0 and report.n_bad >= _MAX_LEADING_BAD:
+                raise DataFormatError(
+                    f"{path}:{line_no}: not a Quick Draw drawing file "
+                    f"({report.n_bad} bad lines, none good; first: {report.problems[0]})"
+                ) from None
+            continue
+        report.n_ok += 1
+        yield drawing
+
+
+def _ndjson_rows(path: Path):
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield line_no, json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield line_no, ValueError(f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else exc})")
+
+
+def _csv_rows(path: Path):
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "drawing" not in reader.fieldnames:
+            raise DataFormatError(f"{path}:1: CSV header has no 'drawing' column (got {reader.fieldnames})")
+        for row in reader:
+            line_no = reader.line_num
+            try:
+                row["drawing"] = json.loads(row["drawing"] or "")
+                yield line_no, row
+            except (json.JSONDecodeError, TypeError) as exc:
+                yield line_no, ValueError(f"drawing column is not JSON ({exc})")
+
+
+def iter_drawings(path, report: ReadReport | None = None, limit: int | None = None) -> Iterator[Drawing]:
+    """Stream the drawings of an ndjson (simplified or raw) or Kaggle CSV file.
+
+    Pass a `ReadReport` to learn how many lines were bad; `limit` stops after that many good ones.
+    """
+    path = Path(path)
+    report = report if report is not None else ReadReport()
+    report.path = str(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".ndjson", ".jsonl", ".json"):
+        rows = _ndjson_rows(path)
+    elif suffix == ".csv":
+        rows = _csv_rows(path)
+    else:
+        raise DataFormatError(f"{path}:1: unknown stroke format '{suffix}' (expected .ndjson or .csv)")
+    yield from _records(path, rows, report, limit)
+
+
+def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadReport]:
+    """All drawings of a stroke file, with the report of bad lines."""
+    report = ReadReport()
+    drawings = list(iter_drawings(path, report, limit))
+    return drawings, report
+
+
+def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
+    """A numpy_bitmap `.npy` file → (N, 784) uint8. Memory-mapped, so a limit reads only that much."""
+    path = Path(path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFormatError(f"{path}:1: not a numpy_bitmap file ({exc})") from None
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.shape[-1] != 784:
+        raise DataFormatError(
+            f"{path}:1: expected an N x 784 uint8 array, got shape {arr.shape} dtype {arr.dtype}"
+        )
+    arr = arr.reshape(-1, 784)
+    return np.array(arr[:limit] if limit is not None else arr)
+
+
+def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's quickdraw10 `.npz`: arr_0 (N x 784 bitmaps) and arr_1 (N integer labels)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "arr_0" not in data or "arr_1" not in data:
+                raise DataFormatError(f"{path}:1: expected arrays arr_0 and arr_1, found {list(data.keys())}")
+            images, labels = data["arr_0"], data["arr_1"]
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
+        raise DataFormatError(f"{path}:1: not a quickdraw10 .npz ({exc})") from None
+    images = images.reshape(len(images), -1) if images.ndim >= 2 else images
+    if images.ndim != 2 or images.shape[1] != 784 or len(images) != len(labels):
+        raise DataFormatError(
+            f"{path}:1: arr_0 must be N x 784 and arr_1 N labels; got {images.shape} and {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataFormatError(f"{path}:1: arr_1 must hold integer labels, got {labels.dtype}")
+    if images.dtype != np.uint8:
+        if images.max(initial=0) <= 1.0:
+            images = images * 255.0
+        images = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)

@@ -70,22 +70,53 @@ def dataset_spec_from_args(args):
     )
 
 
+def progress_bar(desc: str, unit: str):
+    """A tqdm bar (on stderr, hidden when stderr is not a terminal) and a progress(done, total, msg) for it."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, unit_scale=unit == "B", leave=False, disable=None)
+
+    def progress(done, total, message):
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.set_postfix_str(message, refresh=False)
+        bar.update(done - bar.n)
+
+    return bar, progress
+
+
 def cmd_data_info(args, settings: Settings) -> int:
     from .categories import ALL_CATEGORIES
-    from .dataset import count_bitmaps, count_lines, no_data_message, scan_data_dir
+    from .dataset import count_lines, no_data_message, scan_data_dir
+    from .formats import DataFormatError, count_bitmaps
 
     found = scan_data_dir(settings.data_dir)
     print(f"data folder: {settings.data_dir}")
     if not found:
         print(no_data_message(settings.data_dir))
     else:
+        rows, problems = [], []
+        bar, progress = progress_bar("counting", "class")
+        with bar:
+            for i, (name, files) in enumerate(sorted(found.items(), key=lambda kv: kv[0].lower())):
+                counts = []
+                for paths, count in ((files.simplified, count_lines), (files.raw, count_lines), (files.bitmap, count_bitmaps)):
+                    n = 0
+                    for p in paths:
+                        try:
+                            n += count(p)
+                        except (OSError, DataFormatError) as exc:
+                            problems.append(str(exc))
+                    counts.append(n)
+                rows.append((name, *counts))
+                progress(i + 1, len(found), name)
         print(f"{'class':<28} {'simplified':>10} {'raw':>6} {'bitmaps':>8}")
-        for name, files in sorted(found.items(), key=lambda kv: kv[0].lower()):
-            simp = sum(count_lines(p) for p in files.simplified)
-            raw = sum(count_lines(p) for p in files.raw)
-            bmp = sum(count_bitmaps(p) for p in files.bitmap)
+        for name, simp, raw, bmp in rows:
             print(f"{name:<28} {simp:>10} {raw:>6} {bmp:>8}")
-        print(f"{len(found)} classes")
+        totals = [sum(r[i] for r in rows) for i in (1, 2, 3)]
+        print(f"{len(found)} classes; {totals[0]} simplified, {totals[1]} raw, {totals[2]} bitmaps")
+        for problem in problems:
+            print(f"skipped: {problem}")
     if args.all:
         print("\nall categories:", ", ".join(ALL_CATEGORIES))
     return 0
@@ -95,7 +126,9 @@ def cmd_data_build(args, settings: Settings) -> int:
     from .dataset import build_dataset
 
     spec = dataset_spec_from_args(args)
-    ds = build_dataset(settings.data_dir, spec, settings.dataset_cache_dir)
+    bar, progress = progress_bar("building", "class")
+    with bar:
+        ds = build_dataset(settings.data_dir, spec, settings.dataset_cache_dir, progress=progress)
     print(f"source: {ds.source}")
     print(f"train {len(ds.y_train)}, test {len(ds.y_test)}, classes {len(ds.classes)}")
     for name, n in ds.counts().items():

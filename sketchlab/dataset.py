@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,11 +25,18 @@ import numpy as np
 
 from .categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
-from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
+from .formats import ReadReport, count_bitmaps, iter_drawings, load_bitmaps, load_npz
 from .raster import rasterize_strokes
 
 NPZ_NAME = "quickdraw10.npz"
 _CANONICAL = {c.lower(): c for c in ALL_CATEGORIES}
+# Part of the cache key: bump when the arrays a spec produces change (reader, normalization, raster).
+CACHE_VERSION = 2
+# Simplified strokes lie in 0..255; anything beyond (or with times) is raw and gets normalized.
+_SIMPLIFIED_MAX = 255.5
+
+# progress(done, total, message): the same callback shape as the downloader's, so the
+# app can feed both to st.progress and the CLI to tqdm.
 
 
 class NoDataError(RuntimeError):
@@ -71,9 +79,11 @@ def scan_data_dir(data_dir) -> dict[str, ClassFiles]:
             continue
         name = _CANONICAL.get(path.stem.lower(), path.stem)
         entry = found.setdefault(name, ClassFiles(name))
+        # Only folders below the data folder count: the folder itself may be called "quickdraw".
+        folders = [part.lower() for part in path.relative_to(root).parts[:-1]]
         if suffix == ".npy":
             entry.bitmap.append(path)
-        elif "raw" in path.parent.name.lower():
+        elif any(part.startswith("raw") for part in folders):
             entry.raw.append(path)
         else:
             entry.simplified.append(path)
@@ -87,10 +97,6 @@ def count_lines(path: Path) -> int:
     return n - 1 if path.suffix.lower() == ".csv" and n else n
 
 
-def count_bitmaps(path: Path) -> int:
-    return int(np.load(path, mmap_mode="r", allow_pickle=False).reshape(-1, 784).shape[0])
-
-
 def load_class_drawings(
     files: ClassFiles,
     limit: int | None = None,
@@ -100,27 +106,39 @@ def load_class_drawings(
     """The distinct drawings of one class, normalized to simplified space.
 
     Simplified files first (already normalized), then raw drawings whose key_id is new.
+    Raw strokes are kept in `extra["raw_strokes"]`. A "simplified" file whose first drawing
+    holds raw strokes (times, or coordinates beyond 0..255) is normalized too, not drawn as is.
     """
     seen: set[str] = set()
     out: list[Drawing] = []
     for kind, paths in (("simplified", files.simplified), ("raw", files.raw)):
         for path in paths:
+            if limit is not None and len(out) >= limit:
+                return out
             report = ReadReport()
+            normalize = None if kind == "simplified" else True
             for d in iter_drawings(path, report):
-                if limit is not None and len(out) >= limit:
-                    break
+                if normalize is None:  # files are homogeneous: judge by the first drawing
+                    normalize = d.has_times or _beyond_simplified(d.strokes)
                 if (d.key_id and d.key_id in seen) or (recognized_only and not d.recognized):
                     continue
-                if kind == "raw":
+                if normalize:
                     d.extra["raw_strokes"] = d.strokes
                     d.strokes = normalize_strokes(d.strokes)
                 if d.key_id:
                     seen.add(d.key_id)
                 d.word = d.word or files.name
                 out.append(d)
+                if limit is not None and len(out) >= limit:
+                    break
             if reports is not None:
                 reports.append(report)
     return out
+
+
+def _beyond_simplified(strokes) -> bool:
+    points = np.concatenate([s[:, :2] for s in strokes])
+    return bool(points.max() > _SIMPLIFIED_MAX or points.min() < 0)
 
 
 @dataclass(frozen=True)
@@ -181,16 +199,29 @@ def _cap(spec: DatasetSpec, counts: list[int]) -> int | None:
     return cap
 
 
-def load_stroke_data(data_dir, spec: DatasetSpec = DatasetSpec()) -> StrokeData:
-    """Load the drawings of `spec.classes` as strokes; classes without strokes raise NoDataError."""
+def _empty_classes(data_dir, names, counts, spec: DatasetSpec) -> None:
+    empty = [c for c, n in zip(names, counts) if n == 0]
+    if empty:
+        why = " recognized" if spec.recognized_only else ""
+        raise NoDataError(f"no{why} drawings could be read for {', '.join(empty)} in {data_dir}")
+
+
+def load_stroke_data(data_dir, spec: DatasetSpec = DatasetSpec(), progress=None) -> StrokeData:
+    """Load the drawings of `spec.classes` as strokes; classes without strokes raise NoDataError.
+
+    `progress(done_classes, total_classes, message)` is called after each class.
+    """
     names, available = _resolve_classes(data_dir, spec.classes)
     no_strokes = [c for c in names if not available[c].has_strokes]
     if no_strokes:
         raise NoDataError(no_data_message(data_dir, [f"{c} (strokes)" for c in no_strokes]))
     reports: list[ReadReport] = []
-    per_class = [
-        load_class_drawings(available[c], spec.per_class, spec.recognized_only, reports) for c in names
-    ]
+    per_class = []
+    for i, c in enumerate(names):
+        per_class.append(load_class_drawings(available[c], spec.per_class, spec.recognized_only, reports))
+        if progress is not None:
+            progress(i + 1, len(names), f"{c}: {len(per_class[-1])} drawings")
+    _empty_classes(data_dir, names, [len(d) for d in per_class], spec)
     cap = _cap(spec, [len(d) for d in per_class])
     drawings, labels = [], []
     for i, ds in enumerate(per_class):
@@ -210,8 +241,8 @@ def _fingerprint(data_dir, spec: DatasetSpec, names, available) -> str:
     for c in names:
         for p in available[c].simplified + available[c].raw + available[c].bitmap:
             st = p.stat()
-            files.append((str(p), st.st_size, st.st_mtime_ns))
-    blob = json.dumps([asdict(spec), files], sort_keys=True, default=str)
+            files.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
+    blob = json.dumps([CACHE_VERSION, asdict(spec), files], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -227,53 +258,99 @@ def _atomic_savez(path: Path, **arrays) -> None:
             os.unlink(tmp)
 
 
+def _read_cache(path: Path):
+    """(images, labels, source) from a cache file, or None when absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["images"], z["labels"], str(z["source"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # missing, half-written by a killed process, or foreign: rebuild
+
+
 def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seed 000's stratified split of row indices."""
+    """Seed 000's stratified split of row indices (`train_test_split`, stratify=labels).
+
+    Raises ValueError saying which class is too small when a stratified split is impossible.
+    """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(labels))
-    return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    try:
+        return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError as exc:
+        counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=int)
+        raise ValueError(
+            f"cannot split {len(labels)} drawings of {len(counts)} classes {1 - test_size:.0%}/{test_size:.0%} "
+            f"with every class on both sides (smallest class: {counts.min() if len(counts) else 0} drawings): {exc}"
+        ) from None
 
 
-def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None) -> Dataset:
+def _npz_dataset(npz: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The seed's quickdraw10.npz (labels in QUICKDRAW_10 order) cut to the spec's classes."""
+    images, labels = load_npz(npz)
+    names = [_CANONICAL.get(c.strip().lower(), c.strip()) for c in spec.classes]
+    missing = [c for c in names if c not in QUICKDRAW_10 or QUICKDRAW_10.index(c) > labels.max(initial=-1)]
+    if missing:
+        raise NoDataError(no_data_message(npz.parent, missing))
+    rows = [np.flatnonzero(labels == QUICKDRAW_10.index(c))[: spec.per_class] for c in names]
+    cap = _cap(spec, [len(r) for r in rows])
+    rows = [r[:cap] for r in rows]
+    new_labels = np.concatenate([np.full(len(r), i, dtype=np.int64) for i, r in enumerate(rows)])
+    return images[np.concatenate(rows)], new_labels, names
+
+
+def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None, progress=None) -> Dataset:
     """Bitmaps for the models, split 80/20; cached in `cache_dir` so the second call is instant.
 
-    A `quickdraw10.npz` in the data folder is used as-is when no class files exist.
+    Stroke files are read, normalized and rasterized; a class without strokes uses its
+    numpy_bitmap rows. A `quickdraw10.npz` in the data folder is used when no class files exist.
+    `progress(done_classes, total_classes, message)` is called after each class.
     """
-    npz = next(Path(data_dir).rglob(NPZ_NAME), None) if Path(data_dir).is_dir() else None
+    root = Path(data_dir)
+    npz = next(root.rglob(NPZ_NAME), None) if root.is_dir() else None
     if npz is not None and not scan_data_dir(data_dir):
-        images, labels = load_npz(npz)
-        classes = list(spec.classes)
-        return _split(images, labels, classes, spec, f"{npz}")
+        images, labels, names = _npz_dataset(npz, spec)
+        return _split(images, labels, names, spec, f"{npz}")
     names, available = _resolve_classes(data_dir, spec.classes)
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"dataset-{_fingerprint(data_dir, spec, names, available)}.npz"
-        if cache_path.exists():
-            with np.load(cache_path, allow_pickle=False) as z:
-                return _split(z["images"], z["labels"], names, spec, str(z["source"]))
+        cached = _read_cache(cache_path) if cache_path.exists() else None
+        if cached is not None:
+            if progress is not None:
+                progress(len(names), len(names), f"read from cache {cache_path.name}")
+            return _split(cached[0], cached[1], names, spec, cached[2])
     per_class: list[np.ndarray] = []
     kinds = []
-    for c in names:
+    for i, c in enumerate(names):
         files = available[c]
         if files.has_strokes:
             ds = load_class_drawings(files, spec.per_class, spec.recognized_only)
             per_class.append(rasterize_strokes([d.strokes for d in ds]).reshape(-1, 784))
             kinds.append("strokes")
-        else:
+        else:  # bitmaps carry no "recognized" flag: recognized_only cannot apply to them
             per_class.append(_load_bitmap_class(files, spec.per_class))
             kinds.append("bitmaps")
+        if progress is not None:
+            progress(i + 1, len(names), f"{c}: {len(per_class[-1])} {kinds[-1]}")
+    _empty_classes(data_dir, names, [len(a) for a in per_class], spec)
     cap = _cap(spec, [len(a) for a in per_class])
     per_class = [a[:cap] for a in per_class]
     images = np.concatenate(per_class).astype(np.uint8)
     labels = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, a in enumerate(per_class)])
     source = f"{data_dir} ({', '.join(sorted(set(kinds)))})"
     if cache_path is not None:
-        _atomic_savez(cache_path, images=images, labels=labels, source=np.asarray(source))
+        try:
+            _atomic_savez(cache_path, images=images, labels=labels, source=np.asarray(source))
+        except OSError:
+            pass  # an unwritable cache folder costs speed next time, never this result
     return _split(images, labels, names, spec, source)
 
 
 def _split(images, labels, classes, spec: DatasetSpec, source: str) -> Dataset:
     X = images.reshape(len(images), 784).astype(np.float32) / 255.0
-    train, test = split_indices(labels, spec.test_size, spec.seed)
+    try:
+        train, test = split_indices(labels, spec.test_size, spec.seed)
+    except ValueError as exc:
+        raise NoDataError(str(exc)) from None
     return Dataset(X[train], labels[train], X[test], labels[test], list(classes), source)

@@ -50,21 +50,41 @@ def strokes_from_lists(drawing: list) -> list[np.ndarray]:
     """
     if not isinstance(drawing, list) or not drawing:
         raise ValueError("drawing must be a non-empty list of strokes")
-    strokes = []
+    # All numbers go into one flat list and one array (one numpy call per drawing,
+    # not per stroke: this is on the hot path of reading millions of lines).
+    values: list = []
+    shapes = []
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, list) or len(stroke) not in (2, 3):
             raise ValueError(f"stroke {i} must be [xs, ys] or [xs, ys, ts]")
-        lengths = {len(axis) if isinstance(axis, list) else -1 for axis in stroke}
-        if len(lengths) != 1 or -1 in lengths or 0 in lengths:
-            raise ValueError(f"stroke {i} has axes of unequal or zero length")
-        try:
-            arr = np.asarray(stroke, dtype=np.float64).T
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"stroke {i} holds non-numbers") from exc
-        if not np.isfinite(arr).all():
-            raise ValueError(f"stroke {i} holds non-finite numbers")
-        strokes.append(arr)
+        n = len(stroke[0]) if isinstance(stroke[0], list) else 0
+        for axis in stroke:
+            if not isinstance(axis, list) or len(axis) != n or n == 0:
+                raise ValueError(f"stroke {i} has axes of unequal or zero length")
+            values.extend(axis)
+        shapes.append((len(stroke), n))
+    try:
+        flat = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        flat = None
+    if flat is None or flat.ndim != 1 or not np.isfinite(flat).all():
+        raise ValueError(_first_bad_stroke(drawing))
+    strokes, at = [], 0
+    for axes, n in shapes:
+        strokes.append(flat[at : at + axes * n].reshape(axes, n).T)
+        at += axes * n
     return strokes
+
+
+def _first_bad_stroke(drawing: list) -> str:
+    """Name the first stroke holding a non-number (error path only)."""
+    for i, stroke in enumerate(drawing):
+        values = [v for axis in stroke for v in axis]
+        if not all(isinstance(v, (int, float)) for v in values):
+            return f"stroke {i} holds non-numbers"
+        if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+            return f"stroke {i} holds non-finite numbers"
+    return "drawing holds non-numbers"
 
 
 def strokes_to_lists(strokes: list[np.ndarray]) -> list:

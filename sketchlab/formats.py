@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,13 +110,19 @@ def _csv_rows(path: Path):
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "drawing" not in reader.fieldnames:
             raise DataFormatError(f"{path}:1: CSV header has no 'drawing' column (got {reader.fieldnames})")
-        for row in reader:
-            line_no = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a malformed row: count it, read on
+                yield reader.line_num, ValueError(f"malformed CSV row ({exc})")
+                continue
             try:
                 row["drawing"] = json.loads(row["drawing"] or "")
-                yield line_no, row
+                yield reader.line_num, row
             except (json.JSONDecodeError, TypeError) as exc:
-                yield line_no, ValueError(f"drawing column is not JSON ({exc})")
+                yield reader.line_num, ValueError(f"drawing column is not JSON ({exc})")
 
 
 def iter_drawings(path, report: ReadReport | None = None, limit: int | None = None) -> Iterator[Drawing]:
@@ -136,6 +143,10 @@ def iter_drawings(path, report: ReadReport | None = None, limit: int | None = No
     else:
         raise DataFormatError(f"{path}:1: unknown stroke format '{suffix}' (expected .ndjson or .csv)")
     yield from _records(path, rows, report, limit)
+    if report.n_ok == 0 and report.n_bad:
+        raise DataFormatError(
+            f"{report.problems[0]} (not a Quick Draw drawing file: {report.n_bad} bad lines, none good)"
+        )
 
 
 def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadReport]:
@@ -145,14 +156,28 @@ def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadRe
     return drawings, report
 
 
+def _np_load_error(path: Path, what: str, exc: Exception) -> DataFormatError:
+    reason = str(exc)
+    if "pickle" in reason or "Object arrays" in reason or "Python objects" in reason:
+        reason = "it holds pickled Python objects, which are never loaded (allow_pickle=False)"
+    return DataFormatError(f"{path}:1: not a {what} ({reason})")
+
+
 def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
-    """A numpy_bitmap `.npy` file → (N, 784) uint8. Memory-mapped, so a limit reads only that much."""
+    """A numpy_bitmap `.npy` file → (N, 784) uint8. Memory-mapped, so a limit reads only that much.
+
+    Accepts the official N x 784 layout and the N x 1 x 784 / N x 28 x 28 variants found in
+    the wild; anything else (another dtype or shape, an .npz, pickled objects) is refused.
+    """
     path = Path(path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise DataFormatError(f"{path}:1: not a numpy_bitmap file ({exc})") from None
-    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.shape[-1] != 784:
+        raise _np_load_error(path, "numpy_bitmap .npy file", exc) from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive opens as NpzFile
+        arr.close()
+        raise DataFormatError(f"{path}:1: not a numpy_bitmap .npy file (it is an .npz archive)")
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or int(np.prod(arr.shape[1:])) != 784:
         raise DataFormatError(
             f"{path}:1: expected an N x 784 uint8 array, got shape {arr.shape} dtype {arr.dtype}"
         )
@@ -160,26 +185,50 @@ def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
     return np.array(arr[:limit] if limit is not None else arr)
 
 
-def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's quickdraw10 `.npz`: arr_0 (N x 784 bitmaps) and arr_1 (N integer labels)."""
+def count_bitmaps(path) -> int:
+    """Rows of a numpy_bitmap `.npy` file, read from its header (nothing else is loaded)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if "arr_0" not in data or "arr_1" not in data:
-                raise DataFormatError(f"{path}:1: expected arrays arr_0 and arr_1, found {list(data.keys())}")
-            images, labels = data["arr_0"], data["arr_1"]
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        raise _np_load_error(path, "numpy_bitmap .npy file", exc) from None
+    if not isinstance(arr, np.ndarray) or arr.ndim < 1:
+        raise DataFormatError(f"{path}:1: not a numpy_bitmap .npy file")
+    return int(arr.shape[0])
+
+
+def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's quickdraw10 `.npz`: arr_0 (N x 784 bitmaps) and arr_1 (N integer labels).
+
+    Float images in [0, 1] are scaled to 0..255 uint8.
+    """
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _np_load_error(path, "quickdraw10 .npz file", exc) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a plain .npy opens as an ndarray
+        raise DataFormatError(f"{path}:1: not a quickdraw10 .npz file (it is a single .npy array)")
+    try:
+        with data:
+            if "arr_0" not in data.files or "arr_1" not in data.files:
+                raise DataFormatError(f"{path}:1: expected arrays arr_0 and arr_1, found {data.files}")
+            images, labels = data["arr_0"], data["arr_1"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DataFormatError):
             raise
-        raise DataFormatError(f"{path}:1: not a quickdraw10 .npz ({exc})") from None
+        raise _np_load_error(path, "quickdraw10 .npz file", exc) from None
     images = images.reshape(len(images), -1) if images.ndim >= 2 else images
-    if images.ndim != 2 or images.shape[1] != 784 or len(images) != len(labels):
+    labels = labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels
+    if images.ndim != 2 or images.shape[1] != 784 or labels.ndim != 1 or len(images) != len(labels):
         raise DataFormatError(
             f"{path}:1: arr_0 must be N x 784 and arr_1 N labels; got {images.shape} and {labels.shape}"
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise DataFormatError(f"{path}:1: arr_1 must hold integer labels, got {labels.dtype}")
     if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.number) or not np.isfinite(images).all():
+            raise DataFormatError(f"{path}:1: arr_0 must hold finite numbers, got {images.dtype}")
         if images.max(initial=0) <= 1.0:
             images = images * 255.0
         images = np.clip(np.round(images), 0, 255).astype(np.uint8)

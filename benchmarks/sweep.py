@@ -1,0 +1,146 @@
+"""Seed 000's sweep, scaled down, run three ways in the same run, wall time and ratios.
+
+    python benchmarks/sweep.py            # 2,000 drawings per class, 3 epochs (a few minutes)
+    python benchmarks/sweep.py --quick    # 300 per class, 1 epoch
+
+(a) as seed 000 does it: one process, a loop that builds the MLP and calls `model.fit` for each
+    of the preset's 11 runs (optimizer x3, batch size x4, learning rate x4, one at a time);
+(b) through the engine, as the app launches it: `launch_sweep` queues the same 11 runs in an
+    Optuna study and starts 1, then 2, detached worker processes; timed until every run ended.
+
+Data: the real QuickDraw-10 drawings here are few (20-75 per class, ../shared/quickdraw), so
+each class is filled up to N with stroke-augmented copies of its real drawings
+(`sketchlab.augment.augment_strokes`, seeded), written as simplified ndjson to a temporary
+folder. All three ways read the same cached 80/20 split; no augmentation during training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from sketchlab.categories import QUICKDRAW_10  # noqa: E402
+from sketchlab.settings import Settings  # noqa: E402
+from sketchlab.sweeps import SweepLimits, expand_runs, get_sweep, launch_sweep, seed_preset, sweep_runs, workers_alive  # noqa: E402
+
+
+def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: int = 0) -> dict[str, int]:
+    """Each class: its real drawings, then augmented copies of them, up to `per_class`."""
+    from sketchlab.augment import augment_strokes
+    from sketchlab.dataset import load_class_drawings, scan_data_dir
+    from sketchlab.drawing import strokes_to_lists
+
+    found = scan_data_dir(real_dir)
+    missing = [c for c in QUICKDRAW_10 if c not in found or not found[c].has_strokes]
+    if missing:
+        sys.exit(f"no stroke data for {', '.join(missing)} in {real_dir} (set --data-dir)")
+    rng = np.random.default_rng(seed)
+    real_counts = {}
+    for c in QUICKDRAW_10:
+        real = [d.strokes for d in load_class_drawings(found[c])]
+        real_counts[c] = len(real)
+        path = out_dir / "simplified_ndjson" / f"{c}.ndjson"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as fh:
+            for i in range(per_class):
+                strokes = real[i] if i < len(real) else augment_strokes(real[i % len(real)], rng)
+                record = {"word": c, "countrycode": "XX", "timestamp": "", "recognized": True,
+                          "key_id": f"{i:08d}", "drawing": strokes_to_lists(strokes)}
+                fh.write(json.dumps(record) + "\n")
+    return real_counts
+
+
+def sequential(settings: Settings, spec) -> tuple[float, list[float]]:
+    """Seed 000's way: one process, `fit` per run on the same arrays."""
+    t0 = time.perf_counter()
+    from sketchlab.dataset import DatasetSpec, build_dataset
+    from sketchlab.models import build_model
+
+    ds = build_dataset(settings.data_dir, DatasetSpec(classes=spec.classes, per_class=spec.base["per_class"]),
+                       settings.dataset_cache_dir)
+    accs = []
+    for params, _group in expand_runs(spec):
+        model = build_model(spec.model, len(ds.classes), params["optimizer"], params["learning_rate"])
+        hist = model.fit(ds.X_train, ds.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
+                         validation_data=(ds.X_test, ds.y_test), verbose=0)
+        accs.append(float(hist.history["val_accuracy"][-1]))
+    return time.perf_counter() - t0, accs
+
+
+def engine(settings: Settings, spec, workers: int) -> tuple[float, list]:
+    """The app's way: queue the runs, start detached workers, wait until every run ended."""
+    t0 = time.perf_counter()
+    name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers))
+    while not get_sweep(settings, name).is_final:
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - t0
+    while workers_alive(settings):  # let them exit before the next measurement
+        time.sleep(0.25)
+    return elapsed, sweep_runs(settings, name)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=os.environ.get("SKETCHLAB_DATA", str(REPO.parent / "shared" / "quickdraw")))
+    ap.add_argument("--per-class", type=int, default=2000)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="300 drawings per class, 1 epoch")
+    args = ap.parse_args()
+    if args.quick:
+        args.per_class, args.epochs = 300, 1
+
+    work = Path(tempfile.mkdtemp(prefix="sketchlab-sweep-bench-"))
+    try:
+        data = work / "data"
+        real = write_augmented_data(Path(args.data_dir), data, args.per_class)
+        settings = Settings.from_env(data_dir=data, home_dir=work / "home")
+        os.environ.pop("SKETCHLAB_STORAGE", None)
+        spec = seed_preset(epochs=args.epochs, per_class=args.per_class)
+        spec.augment = False  # seed 000 trains on fixed bitmaps
+        spec.classes = QUICKDRAW_10
+        n_runs = len(expand_runs(spec))
+
+        from sketchlab.dataset import DatasetSpec, build_dataset
+
+        build_dataset(data, DatasetSpec(classes=QUICKDRAW_10, per_class=args.per_class), settings.dataset_cache_dir)
+
+        print(f"data: QuickDraw-10, {args.per_class} drawings per class = the real ones "
+              f"({min(real.values())}-{max(real.values())} per class, {args.data_dir}) + stroke-augmented copies")
+        print(f"sweep: seed 000 preset, {n_runs} runs (optimizer x3, batch size x4, learning rate x4), "
+              f"{args.epochs} epoch(s), MLP, split 80/20; machine: {os.cpu_count()} cores")
+        t_seq, acc_seq = sequential(settings, spec)
+        print(f"(a) sequential loop, one process (seed 000):  {t_seq:7.1f} s")
+        results = {}
+        for n in (1, 2):
+            t, runs = engine(settings, spec, n)
+            results[n] = (t, runs)
+            states = {r.state for r in runs}
+            print(f"(b) engine, {n} worker{'s' if n > 1 else ' '} (detached processes): {t:7.1f} s   "
+                  f"speed vs (a) = {t_seq / t:.2f}x   run states: {', '.join(sorted(states))}")
+        t1, t2 = results[1][0], results[2][0]
+        print(f"2 workers vs 1 worker: {t1 / t2:.2f}x")
+        print("final val accuracy per run (a) / (b, 1 worker) / (b, 2 workers):")
+        for i, (params, group) in enumerate(expand_runs(spec)):
+            b1 = results[1][1][i].last_val_accuracy
+            b2 = results[2][1][i].last_val_accuracy
+            fmt = lambda x: " n/a " if x is None else f"{x:.3f}"  # noqa: E731
+            print(f"  {group:<13} {params[group]!s:<8} {acc_seq[i]:.3f} / {fmt(b1)} / {fmt(b2)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Streamlit glue the pages share: settings, cached loaders, the sidebar, errors in words.
+
+Only caching and layout live here; what is computed comes from `sketchlab`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import streamlit as st
+
+from sketchlab import explore, registry
+from sketchlab.dataset import NoDataError, no_data_message
+from sketchlab.formats import DataFormatError
+from sketchlab.settings import Settings
+from sketchlab.training import ModelLoadError
+
+
+def settings() -> Settings:
+    """Read from the environment on every run (cheap), so tests and restarts see changes."""
+    return Settings.from_env()
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is written for people: shown in words, never as a traceback."""
+    errors: list[type[BaseException]] = [
+        NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, ValueError, OSError,
+    ]
+    try:  # TEMP until download.py and sweeps.py land
+        from sketchlab.download import DownloadError
+
+        errors.append(DownloadError)
+    except ImportError:
+        pass
+    try:
+        from sketchlab.sweeps import SweepValidationError
+
+        errors.append(SweepValidationError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+@contextmanager
+def explained(action: str):
+    """Run a block; a known error becomes an `st.error` saying what could not be done and why."""
+    try:
+        yield
+    except user_errors() as exc:
+        st.error(f"Could not {action}: {exc}")
+
+
+# ---------------------------------------------------------------- cached loaders
+
+
+@st.cache_data(show_spinner="Counting drawings…", max_entries=8)
+def _overview(signature: tuple) -> dict[str, explore.ClassCount]:
+    return explore.class_overview(signature[0])
+
+
+def data_overview(s: Settings) -> dict[str, explore.ClassCount]:
+    """Classes and counts in the data folder; recounted only when its files change."""
+    return _overview(explore.data_signature(s.data_dir))
+
+
+@st.cache_resource(show_spinner="Loading models…", max_entries=4)
+def _predictor(entries: tuple):
+    from sketchlab.predict import Predictor
+
+    return Predictor.from_dirs({kind: path for kind, path, _version in entries})
+
+
+def predictor_for(models: dict[str, registry.ModelInfo]):
+    """One shared Predictor per set of model files. The key holds each file's mtime and size,
+    so a model promoted on the Train page is loaded on the next run of any page."""
+    return _predictor(tuple((kind, str(info.path), info.version) for kind, info in models.items()))
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=4)
+def _keras_model(path: str, version: tuple):
+    from sketchlab.training import load_model
+
+    return load_model(path)[0]
+
+
+def keras_model(info: registry.ModelInfo):
+    return _keras_model(str(info.path), info.version)
+
+
+# ---------------------------------------------------------------- sidebar
+
+
+def _download(s: Settings, per_class: int) -> None:
+    from sketchlab.categories import QUICKDRAW_10
+    from sketchlab.download import download_classes
+
+    bar = st.progress(0.0, text="Starting the download…")
+
+    def progress(done, total, message=""):
+        bar.progress(min(1.0, done / total) if total else 0.0, text=message or f"{done} of {total}")
+
+    download_classes(list(QUICKDRAW_10), s.data_dir, max_drawings=per_class, progress=progress)
+    bar.progress(1.0, text="Download finished")
+    _overview.clear()
+
+
+def sidebar(s: Settings) -> None:
+    """Where the data comes from and whether it is there; the models the Draw page uses."""
+    with st.sidebar:
+        st.markdown("#### Data")
+        st.caption(f"`{s.data_dir}`")
+        try:
+            overview = data_overview(s)
+        except user_errors() as exc:
+            overview = {}
+            st.error(f"The data folder could not be read: {exc}")
+        if overview:
+            total = sum(c.total for c in overview.values())
+            st.success(f"{len(overview)} classes, {total:,} drawings")
+        else:
+            st.warning("No data yet. " + no_data_message(s.data_dir))
+        with st.expander("Download QuickDraw-10", expanded=not overview):
+            st.caption("Fetches the first N drawings of each of the 10 classes from Google's public bucket (needs internet).")
+            per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500, key="download_per_class")
+            if st.button("Download", key="download_button"):
+                with explained("download the data"):
+                    _download(s, int(per_class))
+                    st.rerun()
+
+        st.markdown("#### Models in use")
+        models = registry.active_models(s)
+        if not models:
+            st.warning(
+                f"No trained models in `{s.models_dir}`. Train one with `python -m sketchlab train` "
+                "or on the Train page and promote it."
+            )
+        for kind, info in models.items():
+            st.markdown(f"**{info.name}** · `{kind}`  \n{info.accuracy_text} · {info.date or 'no date'} · {info.source}")

@@ -1,0 +1,303 @@
+"""Train: launch a hyperparameter sweep in the background, watch its runs live, promote a model.
+
+Everything shown is read back from the sweep storage (`sketchlab.sweeps`), so the page
+survives reloads and app restarts; the selected sweep is kept in the URL (`?sweep=`).
+"""
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import data_overview, explained, settings
+from sketchlab import plots, registry, sweeps
+from sketchlab.categories import QUICKDRAW_10
+from sketchlab.models import MODEL_KINDS, OPTIMIZERS
+
+NO_BAR = {"displayModeBar": False}
+MODE_LABELS = {
+    "one_at_a_time": "one at a time (seed 000: vary each setting alone)",
+    "grid": "full grid (every combination)",
+    "random": "random search",
+    "tpe": "TPE search (Optuna learns from finished runs)",
+}
+
+s = settings()
+st.title("Train")
+
+
+def _listed(values) -> str:
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in str(text).replace(";", ",").split(",") if part.strip()]
+
+
+def load_preset() -> None:
+    """Fill the form with seed 000's experiment (a callback: runs before the widgets exist)."""
+    preset = sweeps.seed_preset()
+    base = preset.base_values()
+    st.session_state.update(
+        train_model=preset.model, train_mode=preset.mode, train_n_trials=10,
+        train_base_optimizer=base["optimizer"], train_base_lr=f"{base['learning_rate']:g}",
+        train_base_batch=str(base["batch_size"]), train_base_epochs=str(base["epochs"]),
+        train_base_per_class="" if base["per_class"] is None else str(base["per_class"]),
+        train_values_optimizer=list(preset.values.get("optimizer", [])),
+        train_values_lr=_listed(preset.values.get("learning_rate", [])),
+        train_values_batch=_listed(preset.values.get("batch_size", [])),
+        train_values_epochs="", train_values_per_class="",
+    )
+    st.session_state.pop("train_errors", None)
+
+
+def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
+    """The form's values as a SweepSpec; text is passed on as typed, and sweeps checks it."""
+    ss = st.session_state
+    values = {
+        "optimizer": list(ss.train_values_optimizer),
+        "learning_rate": _split(ss.train_values_lr),
+        "batch_size": _split(ss.train_values_batch),
+        "epochs": _split(ss.train_values_epochs),
+        "per_class": _split(ss.train_values_per_class),
+    }
+    base = {
+        "optimizer": ss.train_base_optimizer,
+        "learning_rate": ss.train_base_lr.strip(),
+        "batch_size": ss.train_base_batch.strip(),
+        "epochs": ss.train_base_epochs.strip(),
+        "per_class": ss.train_base_per_class.strip() or None,
+    }
+    return sweeps.SweepSpec(
+        model=ss.train_model, mode=ss.train_mode, base=base, values={k: v for k, v in values.items() if v},
+        n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
+        classes=tuple(classes), augment=bool(ss.train_augment), prune=bool(ss.train_prune),
+    )
+
+
+def submit(classes: list[str]) -> None:
+    """Validate, then launch in the background; errors go next to their fields."""
+    spec = spec_from_form(list(st.session_state.train_classes) or classes)
+    errors = sweeps.validate_sweep(spec, data_dir=s.data_dir)
+    if not errors:
+        try:
+            name = sweeps.launch_sweep(spec, s)
+        except sweeps.SweepValidationError as exc:
+            errors = exc.errors
+        except (sweeps.SweepError, OSError) as exc:
+            errors = {"runs": f"the sweep could not be started: {exc}"}
+        else:
+            st.query_params["sweep"] = name
+            st.session_state["train_launched"] = name
+            st.session_state["train_sweep"] = name
+    st.session_state["train_errors"] = errors
+
+
+def field_error(*fields: str) -> None:
+    for f in fields:
+        msg = st.session_state.get("train_errors", {}).get(f)
+        if msg:
+            st.error(msg, icon=":material/error:")
+
+
+# ---------------------------------------------------------------- the form
+
+overview = data_overview(s)
+available = list(overview)
+if "train_model" not in st.session_state:
+    load_preset()
+
+with st.expander("New sweep", expanded=not sweeps.list_sweeps(s)):
+    if not available:
+        st.info("Training needs data: see the sidebar for how to get it.")
+    st.button("Load seed 000's preset", on_click=load_preset, key="train_preset",
+              help="optimizer ∈ {Adadelta, Adam, SGD}, batch ∈ {8, 32, 512, 4096}, lr ∈ {0.0001, 0.01, 0.5, 1}; "
+                   "base SGD, lr 0.01, batch 32, 25 epochs")
+    default_classes = [c for c in QUICKDRAW_10 if c in overview] or available[:10]
+    with st.form("train_form", border=False):
+        c1, c2, c3 = st.columns(3)
+        c1.selectbox("Model", MODEL_KINDS, key="train_model")
+        c2.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key="train_mode")
+        c3.number_input("Runs (random / TPE search)", 1, 64, key="train_n_trials")
+        with c1:
+            field_error("model")
+        with c2:
+            field_error("mode")
+        with c3:
+            field_error("n_trials")
+        st.multiselect("Classes", available, default=default_classes, key="train_classes")
+        field_error("classes")
+
+        st.markdown("**Base values** (used where a setting is not varied) and **values to try**")
+        rows = [
+            ("Optimizer", "optimizer", "train_base_optimizer", "train_values_optimizer"),
+            ("Learning rate", "learning_rate", "train_base_lr", "train_values_lr"),
+            ("Batch size", "batch_size", "train_base_batch", "train_values_batch"),
+            ("Epochs", "epochs", "train_base_epochs", "train_values_epochs"),
+            ("Drawings per class (blank = all)", "per_class", "train_base_per_class", "train_values_per_class"),
+        ]
+        for label, field, base_key, values_key in rows:
+            b, v = st.columns([1, 2])
+            if field == "optimizer":
+                b.selectbox(label, OPTIMIZERS, key=base_key)
+                v.multiselect("Optimizers to try", OPTIMIZERS, key=values_key)
+            else:
+                b.text_input(label, key=base_key)
+                v.text_input(f"{label.split(' (')[0]} values to try (comma-separated)", key=values_key)
+            with v:
+                field_error(field)
+        o1, o2 = st.columns(2)
+        o1.checkbox("Stroke augmentation", value=True, key="train_augment",
+                    help="Random rotation, scale, shear and jitter of the strokes every epoch")
+        o2.checkbox("Prune hopeless runs (median rule)", value=False, key="train_prune")
+        field_error("runs", "values", "seed", "name")
+        st.form_submit_button("Launch sweep", type="primary", on_click=submit, args=(default_classes,),
+                              key="train_launch")
+    if st.session_state.get("train_errors"):
+        st.error("The sweep was not launched: fix the values marked above.")
+    elif st.session_state.get("train_launched"):
+        st.success(f"Sweep **{st.session_state.train_launched}** queued; a background worker runs it.")
+
+# ---------------------------------------------------------------- sweeps and their runs
+
+all_sweeps = sweeps.list_sweeps(s)
+if not all_sweeps:
+    st.info("No sweeps yet: fill in the form above and press **Launch sweep**.")
+    st.stop()
+names = [sw.name for sw in all_sweeps]
+wanted = st.query_params.get("sweep")
+if st.session_state.get("train_sweep") not in names:
+    st.session_state["train_sweep"] = wanted if wanted in names else names[0]
+picked = st.selectbox(
+    "Sweep", names, key="train_sweep",
+    format_func=lambda n: f"{n} · {next(sw.state for sw in all_sweeps if sw.name == n)}",
+)
+if picked != wanted:
+    st.query_params["sweep"] = picked
+
+
+def runs_table(runs, best: int | None, keys: list[str]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        rows.append({
+            "run": r.number,
+            "state": r.state,
+            **{k: plots.format_value(r.params.get(k)) for k in sweeps.HYPERPARAMETERS},
+            "epochs done": f"{r.epochs_done}/{r.epochs or '?'}",
+            "val acc (last)": r.last_val_accuracy,
+            "val acc (best)": r.best_val_accuracy,
+            "seconds": round(r.seconds, 1) if r.seconds is not None else None,
+            "note": r.error or ("cancel requested" if r.cancel_requested and not r.is_final else ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def _highlight_best(best: int | None):
+    def style(row):
+        color = "background-color: #fde2d8; font-weight: 600" if best is not None and row["run"] == best else ""
+        return [color] * len(row)
+    return style
+
+
+def show_sweep(name: str) -> None:
+    """The live part: summary, runs table, curves; polled while the sweep runs."""
+    with explained("read the sweep"):
+        summary = sweeps.get_sweep(s, name)
+        runs = sweeps.sweep_runs(s, name)
+        counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
+        best_text = (f" · best: run #{summary.best_run} ({summary.best_val_accuracy:.1%})"
+                     if summary.best_run is not None else "")
+        st.markdown(f"**{summary.state}** · {summary.spec.model} · {counts}{best_text}")
+        if not summary.is_final:
+            done = sum(r.epochs_done for r in runs)
+            planned = sum(r.epochs or 0 for r in runs) or 1
+            st.progress(min(1.0, done / planned), text=f"{done} of {planned} epochs")
+            if not sweeps.workers_alive(s):
+                st.warning("No worker is running this sweep (the machine or app restarted?).")
+                if st.button("Start a worker", key="train_start_worker"):
+                    with explained("start a worker"):
+                        sweeps.ensure_workers(s)
+                        st.rerun(scope="fragment")
+        keys = plots.varied_keys(runs)
+        table = runs_table(runs, summary.best_run, keys)
+        st.dataframe(
+            table.style.apply(_highlight_best(summary.best_run), axis=1).format(
+                {"val acc (last)": "{:.3f}", "val acc (best)": "{:.3f}", "seconds": "{:.1f}"}, na_rep="–"),
+            hide_index=True, key="train_runs_table",
+        )
+        curves = {plots.run_label(r, keys): plots.val_curve(r) for r in runs}
+        best_label = next((plots.run_label(r, keys) for r in runs if r.number == summary.best_run), None)
+        if any(curves.values()):
+            st.plotly_chart(plots.learning_curves_figure(curves, best=best_label, title="Validation accuracy per run"),
+                            key="train_curves", config=NO_BAR)
+        else:
+            st.caption("Curves appear here after each run's first epoch.")
+        if summary.is_final and any(curves.values()):
+            st.subheader("Comparison per hyperparameter")
+            st.plotly_chart(plots.param_comparison_figure(plots.comparison_groups(runs)),
+                            key="train_comparison", config=NO_BAR)
+        if summary.is_final and st.session_state.get("train_was_live") == name:
+            st.session_state.pop("train_was_live")
+            st.rerun(scope="app")  # stop polling
+
+
+first = sweeps.get_sweep(s, picked)
+live = not first.is_final
+if live:
+    st.session_state["train_was_live"] = picked
+st.fragment(run_every=2 if live else None)(show_sweep)(picked)
+
+# ---------------------------------------------------------------- actions
+
+runs = sweeps.sweep_runs(s, picked)
+csv = io.StringIO()
+sweeps.export_csv(s, picked, csv)
+st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{picked}.csv", mime="text/csv",
+                   key="train_export")
+a1, a2, a3 = st.columns(3)
+with a1:
+    st.markdown("**Cancel**")
+    if st.button("Cancel the whole sweep", disabled=first.is_final, key="train_cancel_sweep"):
+        with explained("cancel the sweep"):
+            n = sweeps.cancel_sweep(s, picked)
+            st.toast(f"Cancelled: {n} runs will stop or never start.")
+            st.rerun()
+    open_runs = [r.number for r in runs if not r.is_final]
+    if open_runs:
+        number = st.selectbox("Run", open_runs, key="train_cancel_which")
+        if st.button("Cancel this run", key="train_cancel_run"):
+            with explained("cancel the run"):
+                sweeps.cancel_run(s, picked, number)
+                st.toast(f"Run #{number} will stop at its next epoch.")
+                st.rerun()
+with a2:
+    st.markdown("**Use a model on the Draw page**")
+    finished = [r for r in runs if r.state == "done" and r.model_dir]
+    if not finished:
+        st.caption("Runs that finish (state done) can be promoted here.")
+    else:
+        finished.sort(key=lambda r: -(r.last_val_accuracy or 0))
+        keys = plots.varied_keys(runs)
+        which = st.selectbox(
+            "Finished run", range(len(finished)), key="train_promote_which",
+            format_func=lambda i: f"{plots.run_label(finished[i], keys)} · val {finished[i].last_val_accuracy or 0:.1%}",
+        )
+        if st.button("Promote to the Draw page", type="primary", key="train_promote"):
+            with explained("promote the model"):
+                with st.spinner("Checking and copying the model…"):
+                    target = registry.promote(finished[which].model_dir, s)
+                st.session_state["train_promoted"] = f"{target.name}: run #{finished[which].number} of {picked}"
+                st.rerun()
+    if st.session_state.get("train_promoted"):
+        st.success(f"Promoted ({st.session_state.train_promoted}). The Draw page uses it now.")
+with a3:
+    st.markdown("**Promoted models**")
+    promoted = {k: m for k, m in registry.active_models(s).items() if m.source == "promoted"}
+    if not promoted:
+        st.caption("None: the Draw page uses the shipped models.")
+    for kind, info in promoted.items():
+        st.caption(f"`{kind}`: {info.label}")
+        if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
+            registry.unpromote(kind, s)
+            st.session_state.pop("train_promoted", None)
+            st.rerun()

@@ -1,0 +1,242 @@
+"""Statistics behind the Explore page: what the drawings of a class look like, and where a model fails.
+
+Everything here is plain data in, plain data out (numpy arrays, dicts, dataclasses), so the
+page only lays out widgets and the functions are tested on their own.
+
+- `class_overview` counts the drawings per class in a data folder (by format), without
+  parsing them;
+- `load_class_sample` reads the first drawings of one class (the files are prefixes of
+  Google's arbitrary order, so the first N are a fair sample) and `drawing_stats`
+  summarizes them: strokes and points per drawing, recognized ratio, countries;
+- `mean_image` and `tile_images` turn 28x28 rasters into pictures;
+- `heldout_split` rebuilds seed 000's stratified 80/20 split, and `evaluate` gives a model's
+  confusion matrix and the held-out drawings it gets most wrong.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .dataset import (
+    NoDataError,
+    count_bitmaps,
+    count_lines,
+    load_class_drawings,
+    no_data_message,
+    scan_data_dir,
+)
+from .drawing import Drawing
+from .formats import load_bitmaps
+from .raster import rasterize_strokes
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    """How many drawings the files of one class hold, by format."""
+
+    name: str
+    simplified: int = 0
+    raw: int = 0
+    bitmaps: int = 0
+
+    @property
+    def strokes(self) -> int:
+        # Raw and simplified files are prefixes of the same official order, so the larger
+        # of the two is the number of distinct drawings with strokes (SOURCES.md).
+        return max(self.simplified, self.raw)
+
+    @property
+    def total(self) -> int:
+        return max(self.strokes, self.bitmaps)
+
+
+def data_signature(data_dir) -> tuple:
+    """Changes whenever a data file is added, removed or rewritten: a cache key for the folder."""
+    out = []
+    for name, files in sorted(scan_data_dir(data_dir).items()):
+        for p in files.simplified + files.raw + files.bitmap:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return (str(data_dir), tuple(out))
+
+
+def class_overview(data_dir) -> dict[str, ClassCount]:
+    """Every class in the data folder with its drawing counts, in alphabetical order."""
+    found = scan_data_dir(data_dir)
+    out = {}
+    for name in sorted(found, key=str.lower):
+        files = found[name]
+        out[name] = ClassCount(
+            name,
+            simplified=sum(count_lines(p) for p in files.simplified),
+            raw=sum(count_lines(p) for p in files.raw),
+            bitmaps=sum(count_bitmaps(p) for p in files.bitmap),
+        )
+    return out
+
+
+@dataclass
+class ClassSample:
+    """The first drawings of one class: strokes when the files have them, else bitmaps only."""
+
+    name: str
+    drawings: list[Drawing]
+    images: np.ndarray  # (N, 28, 28) uint8, the models' view of the same drawings
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def has_strokes(self) -> bool:
+        return bool(self.drawings)
+
+
+def load_class_sample(data_dir, name: str, limit: int = 1000) -> ClassSample:
+    """Up to `limit` drawings of class `name`, rasterized; NoDataError if the folder lacks it."""
+    found = scan_data_dir(data_dir)
+    if name not in found:
+        raise NoDataError(no_data_message(data_dir, [name]))
+    files = found[name]
+    if files.has_strokes:
+        reports: list = []
+        drawings = load_class_drawings(files, limit=limit, reports=reports)
+        images = rasterize_strokes([d.strokes for d in drawings])
+        problems = [p for r in reports for p in r.problems]
+        return ClassSample(name, drawings, images, problems)
+    images = np.concatenate([load_bitmaps(p, limit) for p in files.bitmap])[:limit]
+    return ClassSample(name, [], images.reshape(-1, 28, 28))
+
+
+@dataclass
+class DrawingStats:
+    """Per-drawing figures for a group of drawings."""
+
+    n_strokes: np.ndarray  # int, one per drawing
+    n_points: np.ndarray  # int, one per drawing
+    recognized_ratio: float  # NaN when there are no drawings
+    countries: dict[str, int]  # countrycode -> drawings, most common first; "" left out
+
+    @property
+    def n_drawings(self) -> int:
+        return len(self.n_strokes)
+
+
+def drawing_stats(drawings: list[Drawing]) -> DrawingStats:
+    n_strokes = np.array([d.n_strokes for d in drawings], dtype=np.int64)
+    n_points = np.array([d.n_points for d in drawings], dtype=np.int64)
+    ratio = float(np.mean([bool(d.recognized) for d in drawings])) if drawings else float("nan")
+    countries = Counter(d.countrycode for d in drawings if d.countrycode)
+    return DrawingStats(n_strokes, n_points, ratio, dict(countries.most_common()))
+
+
+def top_countries(countries: dict[str, int], n: int = 10) -> dict[str, int]:
+    """The `n` most common countries, the rest summed as "other"."""
+    items = sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = dict(items[:n])
+    rest = sum(v for _, v in items[n:])
+    if rest:
+        out["other"] = rest
+    return out
+
+
+def sample_indices(n_total: int, n: int, seed: int = 0) -> np.ndarray:
+    """`n` distinct indices out of `n_total`, reproducible from `seed`, in ascending order."""
+    n = max(0, min(n, n_total))
+    return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
+
+
+def mean_image(images: np.ndarray) -> np.ndarray:
+    """The pixel-wise mean of (N, 28, 28) or (N, 784) images as a (28, 28) float array in 0..255."""
+    images = np.asarray(images)
+    if len(images) == 0:
+        return np.zeros((28, 28))
+    return images.reshape(len(images), 28, 28).astype(np.float64).mean(axis=0)
+
+
+def tile_images(images: np.ndarray, cols: int = 8, gap: int = 1) -> np.ndarray:
+    """Lay (N, h, w) images out on a grid, `gap` pixels apart (gaps at mid-grey): one picture."""
+    images = np.asarray(images)
+    n = len(images)
+    if n == 0:
+        return np.zeros((1, 1), dtype=np.uint8)
+    images = images.reshape(n, -1, images.shape[-1]) if images.ndim == 2 else images
+    h, w = images.shape[1:3]
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 96, dtype=images.dtype)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = img
+    return out
+
+
+# ---------------------------------------------------------------- a model on the held-out split
+
+
+@dataclass
+class HeldOut:
+    """A model's held-out 20%: images (N, 28, 28) uint8 and integer labels in the model's order."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    n_train: int
+    source: str
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.images.reshape(len(self.images), 784).astype(np.float32) / 255.0
+
+
+def heldout_split(data_dir, card: dict, cache_dir=None) -> HeldOut:
+    """Seed 000's stratified 80/20 split (test_size 0.2, random_state 42) of the classes and
+    per-class cap a model card names, as training builds it: the test part, unaugmented.
+    """
+    from .training import RunConfig, prepare_split
+
+    hp = card.get("hyperparameters") or {}
+    config = RunConfig(classes=tuple(card["classes"]), per_class=hp.get("per_class"), augment=False)
+    split = prepare_split(data_dir, config, cache_dir)
+    images = np.rint(split.X_val * 255).astype(np.uint8).reshape(-1, 28, 28)
+    return HeldOut(images, split.y_val, list(split.classes), len(split.y_train), split.source)
+
+
+@dataclass
+class Evaluation:
+    """A model's answers on labelled images."""
+
+    probs: np.ndarray  # (N, C)
+    labels: np.ndarray  # (N,) true classes
+    confusion: np.ndarray  # (C, C) counts, rows = true class, columns = predicted
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.labels).mean()) if len(self.labels) else float("nan")
+
+    def most_wrong(self, n: int = 12) -> list[tuple[int, int, float, float]]:
+        """The `n` mistakes made with the most confidence:
+        (row, predicted class, probability given to it, probability given to the true class)."""
+        pred = self.predicted
+        wrong = np.flatnonzero(pred != self.labels)
+        conf = self.probs[wrong, pred[wrong]]
+        order = wrong[np.argsort(-conf, kind="stable")][:n]
+        rows = np.arange(len(self.labels))
+        true_p = self.probs[rows, self.labels]
+        return [(int(i), int(pred[i]), float(self.probs[i, pred[i]]), float(true_p[i])) for i in order]
+
+
+def evaluate(model, held: HeldOut) -> Evaluation:
+    """A model's probabilities and confusion matrix (rows = true class) on held-out images."""
+    from .training import confusion_matrix, predict_proba
+
+    probs = np.asarray(predict_proba(model, held.X), dtype=np.float64)
+    confusion = np.asarray(confusion_matrix(held.labels, probs.argmax(axis=1), probs.shape[1]))
+    return Evaluation(probs, np.asarray(held.labels, dtype=np.int64), confusion)

@@ -1,0 +1,193 @@
+"""Which trained models the app uses: shipped defaults, overridden by promoted ones.
+
+Two places hold models, each as `<kind>/model.keras` + `<kind>/card.json`:
+- shipped defaults in `settings.models_dir` (the repo's `models/`), read-only;
+- promoted models in `settings.promoted_dir` (`<home>/promoted/`), written by `promote`
+  when someone picks a finished training run on the Train page.
+A promoted model of a kind replaces the shipped model of that kind everywhere the app
+predicts. Only cards are read here (cheap JSON); loading Keras models is the Predictor's job.
+The file names and the card reader are training's (`save_model` writes the same layout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_model
+
+# Kinds first in this order; any other kind a card names comes after, alphabetically.
+KIND_ORDER = ("mlp", "cnn", "strong")
+
+
+class PromoteError(ValueError):
+    """A run that cannot be promoted (missing files, unfinished or diverged run)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model folder and its card."""
+
+    kind: str
+    path: Path  # the folder holding model.keras and card.json
+    card: dict
+    source: str  # "shipped" or "promoted"
+    # Changes whenever the model file is replaced: the key under which the app caches it.
+    version: tuple = ()
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or self.kind)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card.get("classes") or [])
+
+    @property
+    def accuracy(self) -> tuple[float | None, str]:
+        """The card's best accuracy figure and what it is: k-fold top-1 if present, else val."""
+        kfold = self.card.get("kfold") or {}
+        if kfold.get("top1_mean") is not None:
+            return float(kfold["top1_mean"]), "k-fold top-1"
+        if self.card.get("val_accuracy") is not None:
+            return float(self.card["val_accuracy"]), "val"
+        return None, ""
+
+    @property
+    def accuracy_text(self) -> str:
+        value, what = self.accuracy
+        if value is None:
+            return "accuracy unknown"
+        kfold = self.card.get("kfold") or {}
+        if what.startswith("k-fold") and kfold.get("top1_std") is not None:
+            return f"{what} {value:.2f} ± {float(kfold['top1_std']):.2f}"
+        return f"{what} accuracy {value:.2f}"
+
+    @property
+    def date(self) -> str:
+        """The card's creation date (YYYY-MM-DD), or '' when the card has none."""
+        return str(self.card.get("created") or "")[:10]
+
+    @property
+    def label(self) -> str:
+        """One line naming the model for people: name, accuracy, date, and where it comes from."""
+        parts = [self.name, self.accuracy_text]
+        if self.date:
+            parts.append(self.date)
+        if self.source == "promoted":
+            parts.append("promoted")
+        return " · ".join(parts)
+
+
+def file_version(path: Path) -> tuple:
+    """(path, mtime in ns, size) of a file, or (path, None) when it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _kind_sort_key(kind: str):
+    return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), kind)
+
+
+def _scan(root: Path, source: str) -> dict[str, ModelInfo]:
+    found: dict[str, ModelInfo] = {}
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (folder / MODEL_FILE).is_file():
+            continue
+        try:
+            card = load_card(folder)
+        except ModelLoadError:
+            continue  # a broken folder is skipped; the other kinds still work
+        found[folder.name] = ModelInfo(folder.name, folder, card, source, file_version(folder / MODEL_FILE))
+    return found
+
+
+def list_models(settings) -> list[ModelInfo]:
+    """Every model on disk, shipped then promoted, each group in kind order."""
+    shipped = _scan(Path(settings.models_dir), "shipped")
+    promoted = _scan(Path(settings.promoted_dir), "promoted")
+    out = [shipped[k] for k in sorted(shipped, key=_kind_sort_key)]
+    return out + [promoted[k] for k in sorted(promoted, key=_kind_sort_key)]
+
+
+def active_models(settings) -> dict[str, ModelInfo]:
+    """The model the app uses for each kind: the promoted one if any, else the shipped one."""
+    active = _scan(Path(settings.models_dir), "shipped")
+    active.update(_scan(Path(settings.promoted_dir), "promoted"))
+    return {k: active[k] for k in sorted(active, key=_kind_sort_key)}
+
+
+def promote(run_dir, settings, check_loads: bool = True) -> Path:
+    """Copy a finished run's model.keras + card.json to `<home>/promoted/<kind>/`, atomically.
+
+    The files are copied into a temporary folder beside the target and swapped in with
+    renames, so a reader sees the old model or the new one, never half of one. With
+    `check_loads`, the model is loaded once first (a corrupt file is refused here, not on
+    the Draw page). Returns the promoted folder.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_FILE).is_file():
+        raise PromoteError(f"no {MODEL_FILE} in {run_dir}: only finished runs can be promoted")
+    try:
+        card = load_card(run_dir)
+    except ModelLoadError as exc:
+        raise PromoteError(str(exc)) from None
+    status = card.get("status", "done")
+    if status != "done":
+        raise PromoteError(f"this run ended as '{status}'; only runs that finished ('done') can be promoted")
+    kind = str(card.get("kind") or "")
+    if not kind or "/" in kind or kind.startswith("."):
+        raise PromoteError(f"the card in {run_dir} names no model kind")
+    if check_loads:
+        try:
+            load_model(run_dir)
+        except ModelLoadError as exc:
+            raise PromoteError(str(exc)) from None
+
+    root = Path(settings.promoted_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / kind
+    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-new-", dir=root))
+    try:
+        # A fresh copy (new mtime) so every promotion gets a new version, even of an equal-size file.
+        shutil.copyfile(run_dir / MODEL_FILE, staging / MODEL_FILE)
+        card = dict(card)
+        card["promoted"] = {"from": str(run_dir), "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (staging / CARD_FILE).write_text(json.dumps(card, indent=1))
+        os.chmod(staging, 0o755)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{kind}-old-", dir=root))
+            os.replace(target, old / kind)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def unpromote(kind: str, settings) -> bool:
+    """Remove the promoted model of `kind` (the shipped one is used again). True if one was removed."""
+    target = Path(settings.promoted_dir) / kind
+    if not target.is_dir():
+        return False
+    trash = Path(tempfile.mkdtemp(prefix=f".{kind}-old-", dir=target.parent))
+    os.replace(target, trash / kind)
+    shutil.rmtree(trash, ignore_errors=True)
+    return True

@@ -1,0 +1,575 @@
+"""One training run: config + data split in, trained model + model card out.
+
+    config = RunConfig(model="cnn", optimizer="Adam", learning_rate=1e-3, epochs=10)
+    split = prepare_split(settings.data_dir, config, settings.dataset_cache_dir)
+    result = train_run(config, split, on_epoch=print, should_stop=lambda: False)
+    save_model(result.model, result.card, "runs/cnn-1")
+
+A run reports every epoch to `on_epoch` as it happens, polls `should_stop` (between
+batches, at most a few times a second, so a cancel is noticed within an epoch), and
+ends in one of three states:
+- "done": all epochs ran (or early stopping ended it; the best weights are restored);
+- "diverged": the loss became NaN/inf or exploded far above ln(n_classes) (seed 000's
+  lr = 1 "fails to converge"); the history is kept, the card has no accuracy;
+- "cancelled": `should_stop()` said so; the completed epochs are kept.
+
+Runs are reproducible from `config.seed`: weights, dropout, shuffling and stroke
+augmentation are all drawn from it. With `config.augment` and stroke data, every epoch
+trains on freshly distorted drawings (`sketchlab.augment.augment_strokes`), rasterized
+in a background thread while the previous epoch trains.
+
+Models are saved as Keras 3 `.keras` files (no optimizer state) next to a JSON model
+card; a save writes into a temporary folder and renames it into place, so a crash never
+leaves half a model under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .categories import QUICKDRAW_10, canonical_category
+from .models import MODEL_KINDS, OPTIMIZERS, architecture_text, build_model, compile_model
+
+RUN_STATES = ("done", "diverged", "cancelled")
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+# A run has diverged when its mean training loss exceeds ln(n_classes) by this many nats:
+# the true class then gets on average < 1/150 of a uniform guess's probability.
+EXPLODE_MARGIN = 5.0
+# should_stop() may be costly (a database read in a sweep): poll it at most this often.
+POLL_SECONDS = 0.25
+# Batches per call into the compiled train step: ~2x faster epochs for the MLP at batch 32
+# (benchmarks/train_speed.py). Callbacks (cancel, divergence) then run every this many batches.
+STEPS_PER_EXECUTION = 32
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass
+class RunConfig:
+    """The hyperparameters of one run (seed 000's defaults)."""
+
+    model: str = "mlp"
+    optimizer: str = "SGD"
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    epochs: int = 25
+    classes: tuple[str, ...] = QUICKDRAW_10
+    per_class: int | None = None
+    seed: int = 0
+    augment: bool = True
+    early_stopping_patience: int | None = None
+
+    def __post_init__(self):
+        self.classes = tuple(self.classes)
+
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming the first bad field; return self when all are fine."""
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model: {self.model!r} is not one of {', '.join(MODEL_KINDS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning_rate: must be a finite number > 0, got {lr!r}")
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("seed", self.seed, 0)
+        if self.per_class is not None:
+            _check_int("per_class", self.per_class, 2)
+        if self.early_stopping_patience is not None:
+            _check_int("early_stopping_patience", self.early_stopping_patience, 1)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment: must be true or false, got {self.augment!r}")
+        if len(self.classes) < 2:
+            raise ValueError(f"classes: need at least 2 classes, got {len(self.classes)}")
+        canonical = []
+        for name in self.classes:
+            try:
+                canonical.append(canonical_category(str(name)))
+            except ValueError:
+                raise ValueError(f"classes: {name!r} is not a Quick Draw category") from None
+        if len(set(canonical)) != len(canonical):
+            raise ValueError("classes: a class is listed twice")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Build from a dict (unknown keys are ignored, so older/newer cards still load)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: must be a whole number >= {minimum}, got {value!r}")
+
+
+def _finite_or_none(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch measured; `seconds` is its wall time (training + validation)."""
+
+    epoch: int
+    loss: float | None
+    accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-safe dict: NaN/inf become None."""
+        d = asdict(self)
+        for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
+            d[k] = _finite_or_none(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EpochMetrics":
+        return cls(**{f.name: d.get(f.name) for f in fields(cls)})
+
+
+@dataclass
+class TrainSplit:
+    """Train and validation arrays (X float32 (N, 784) in [0, 1], y int64) and class names.
+
+    `train_strokes`: the normalized strokes of each training row, in the same order;
+    given, they enable stroke augmentation.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    classes: list[str]
+    source: str
+    train_strokes: list | None = None
+
+
+@dataclass
+class RunResult:
+    status: str  # one of RUN_STATES
+    history: list[EpochMetrics]
+    model: object  # keras.Model
+    card: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- data
+
+
+def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: float = 0.2,
+                  balanced: bool = True) -> TrainSplit:
+    """Seed 000's stratified 80/20 split (random_state 42) of `config.classes`.
+
+    Stroke data (every class has strokes) is rasterized here and keeps its strokes for
+    augmentation; otherwise the cached bitmap builder gives the same rows. The split does
+    not depend on `config.seed`, so runs with different seeds share it.
+    `test_size=0` trains on every drawing (empty validation split, e.g. for shipped
+    models scored by k-fold instead); `balanced=False` keeps every drawing of every
+    class instead of cutting each class to the smallest one's count (seed 004).
+    """
+    from .dataset import DatasetSpec, build_dataset, load_stroke_data, scan_data_dir
+    from .raster import rasterize_strokes
+
+    if not 0.0 <= test_size < 1.0:
+        raise ValueError(f"test_size: must be in [0, 1), got {test_size!r}")
+    spec = DatasetSpec(
+        classes=tuple(config.classes), per_class=config.per_class, balanced=balanced,
+        test_size=test_size or 0.2,
+    )
+    found = scan_data_dir(data_dir)
+    has_strokes = all(found.get(_canonical(c)) is not None and found[_canonical(c)].has_strokes for c in spec.classes)
+    if not (has_strokes and config.augment) and test_size > 0:
+        # No strokes needed: the bitmap builder is cached on disk and returns the same rows.
+        ds = build_dataset(data_dir, spec, cache_dir)
+        return TrainSplit(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.classes, ds.source)
+    data = load_stroke_data(data_dir, spec)
+    if test_size > 0:
+        train, val = _split_or_explain(data.labels, test_size, spec.seed)
+    else:
+        train, val = np.arange(len(data.labels)), np.zeros(0, dtype=np.int64)
+    strokes = [d.strokes for d in data.drawings]
+    X = rasterize_strokes(strokes).reshape(len(strokes), 784).astype(np.float32) / 255.0
+    return TrainSplit(
+        X[train],
+        data.labels[train],
+        X[val],
+        data.labels[val],
+        list(data.classes),
+        data.source,
+        train_strokes=[strokes[i] for i in train],
+    )
+
+
+def _canonical(name: str) -> str:
+    try:
+        return canonical_category(name)
+    except ValueError:
+        return name
+
+
+def _split_or_explain(labels: np.ndarray, test_size: float, seed: int):
+    from .dataset import NoDataError, split_indices
+
+    try:
+        return split_indices(labels, test_size, seed)
+    except ValueError as exc:  # sklearn: a class too small for a stratified split
+        counts = np.bincount(labels)
+        raise NoDataError(
+            f"too few drawings for a stratified 80/20 split ({len(labels)} drawings, "
+            f"smallest class {counts.min()}): {exc}"
+        ) from None
+
+
+class _EpochInputs:
+    """The training bitmaps of each epoch: the fixed X, or freshly augmented strokes.
+
+    Augmented epochs are prepared one ahead in a background thread (cairo and the RDP
+    library release the GIL), each from its own seeded generator, so the result does
+    not depend on thread timing.
+    """
+
+    def __init__(self, split: TrainSplit, config: RunConfig):
+        self.split = split
+        self.seed = config.seed
+        self.augment = bool(config.augment and split.train_strokes is not None)
+        self._pool = ThreadPoolExecutor(max_workers=1) if self.augment else None
+        self._pending: dict[int, object] = {}
+
+    def _augmented(self, epoch: int) -> np.ndarray:
+        from .augment import augment_strokes
+        from .raster import rasterize_strokes
+
+        rng = np.random.default_rng([self.seed, epoch, 0xA06])
+        drawings = [augment_strokes(s, rng) for s in self.split.train_strokes]
+        return rasterize_strokes(drawings).reshape(len(drawings), 784).astype(np.float32) / 255.0
+
+    def get(self, epoch: int, prefetch_next: bool) -> np.ndarray:
+        if not self.augment:
+            return self.split.X_train
+        future = self._pending.pop(epoch, None) or self._pool.submit(self._augmented, epoch)
+        if prefetch_next:
+            self._pending[epoch + 1] = self._pool.submit(self._augmented, epoch + 1)
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """tf.data over one epoch: a seeded permutation, batched, each batch gathered from X."""
+    import tensorflow as tf
+
+    order = rng.permutation(len(X))
+    X_t = tf.constant(X)
+    y_t = tf.constant(y)
+    return (
+        tf.data.Dataset.from_tensor_slices(order)
+        .batch(batch_size)
+        .map(lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+# ---------------------------------------------------------------- the run
+
+
+def predict_proba(model, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Class probabilities for many rows (compiled forward pass, no `model.predict` overhead)."""
+    if len(X) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    parts = [np.asarray(model.predict_on_batch(X[i : i + batch_size])) for i in range(0, len(X), batch_size)]
+    return np.concatenate(parts)
+
+
+def _val_metrics(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    if len(y) == 0:
+        return float("nan"), float("nan")
+    p_true = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    loss = float(-np.mean(np.log(p_true)))
+    acc = float(np.mean(np.argmax(probs, axis=1) == y))
+    return loss, acc
+
+
+def _make_guard(n_classes: int, should_stop):
+    """A Keras callback that stops training on NaN/inf/exploding loss or on request."""
+    import keras
+
+    limit = math.log(n_classes) + EXPLODE_MARGIN
+
+    class Guard(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.reason: str | None = None
+            self.bad_loss: float | None = None
+            self._last_poll = 0.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(loss) or loss > limit:
+                self.reason, self.bad_loss = "diverged", loss
+                self.model.stop_training = True
+                return
+            now = time.monotonic()
+            if should_stop is not None and now - self._last_poll >= POLL_SECONDS:
+                self._last_poll = now
+                if should_stop():
+                    self.reason = "cancelled"
+                    self.model.stop_training = True
+
+    return Guard()
+
+
+def _weights_finite(model) -> bool:
+    return all(np.isfinite(np.asarray(w)).all() for w in model.get_weights())
+
+
+def train_run(
+    config: RunConfig,
+    split: TrainSplit,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train one model as `config` says on `split`; see the module docstring for the states."""
+    import keras
+
+    config.validate()
+    n_classes = len(split.classes)
+    if len(split.X_train) == 0:
+        raise ValueError("the training split is empty")
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model, n_classes, config.optimizer, config.learning_rate)
+    compile_model(model, config.optimizer, config.learning_rate, steps_per_execution=STEPS_PER_EXECUTION)
+    guard = _make_guard(n_classes, should_stop)
+    inputs = _EpochInputs(split, config)
+    shuffle_rng = np.random.default_rng([config.seed, 0x5F])
+    history: list[EpochMetrics] = []
+    status = "done"
+    best_loss, best_weights, since_best = math.inf, None, 0
+    try:
+        for epoch in range(config.epochs):
+            if should_stop is not None and should_stop():
+                status = "cancelled"
+                break
+            start = time.perf_counter()
+            X = inputs.get(epoch, prefetch_next=epoch + 1 < config.epochs)
+            data = _epoch_dataset(X, split.y_train, config.batch_size, shuffle_rng)
+            fit = model.fit(data, epochs=1, verbose=0, callbacks=[guard], shuffle=False)
+            if guard.reason == "cancelled":
+                status = "cancelled"  # the interrupted epoch is not reported
+                break
+            loss = guard.bad_loss if guard.reason == "diverged" else fit.history["loss"][-1]
+            diverged = guard.reason == "diverged" or not _weights_finite(model)
+            val_loss, val_acc = _val_metrics(predict_proba(model, split.X_val), split.y_val)
+            metrics = EpochMetrics(
+                epoch=epoch + 1,
+                loss=float(loss),
+                accuracy=float(fit.history["accuracy"][-1]),
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                seconds=time.perf_counter() - start,
+            )
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics)
+            if diverged:
+                status = "diverged"
+                break
+            if config.early_stopping_patience is not None and math.isfinite(val_loss):
+                if val_loss < best_loss:
+                    best_loss, best_weights, since_best = val_loss, model.get_weights(), 0
+                else:
+                    since_best += 1
+                    if since_best >= config.early_stopping_patience:
+                        break
+    finally:
+        inputs.close()
+    if best_weights is not None and status == "done":
+        model.set_weights(best_weights)
+    card = build_card(config, split, model, history, status)
+    return RunResult(status=status, history=history, model=model, card=card)
+
+
+# ---------------------------------------------------------------- model card
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    from . import __version__
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__, "sketchlab": __version__}
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Rows = true class, columns = predicted class."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return m.tolist()
+
+
+def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochMetrics], status: str) -> dict:
+    """The model card (see the team contract). A diverged run has no accuracy or confusion matrix."""
+    n = len(split.classes)
+    counts = np.bincount(np.concatenate([split.y_train, split.y_val]).astype(np.int64), minlength=n)
+    val_accuracy, matrix = None, None
+    if status != "diverged" and len(split.y_val):
+        probs = predict_proba(model, split.X_val)
+        pred = probs.argmax(axis=1)
+        val_accuracy = float(np.mean(pred == split.y_val))
+        matrix = confusion_matrix(split.y_val, pred, n)
+    return {
+        "name": f"{config.model} {config.optimizer} lr={config.learning_rate:g} "
+        f"batch={config.batch_size} seed={config.seed}",
+        "kind": config.model,
+        "architecture": architecture_text(model),
+        "params": int(model.count_params()),
+        "classes": list(split.classes),
+        "data": {
+            "source": split.source,
+            "n_train": int(len(split.y_train)),
+            "n_val": int(len(split.y_val)),
+            "per_class_counts": {c: int(k) for c, k in zip(split.classes, counts)},
+            "augmented": bool(config.augment and split.train_strokes is not None),
+        },
+        "hyperparameters": config.to_dict(),
+        "history": [m.to_dict() for m in history],
+        "val_accuracy": val_accuracy,
+        "confusion_matrix": matrix,
+        "status": status,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+
+
+# ---------------------------------------------------------------- save / load
+
+
+class ModelLoadError(RuntimeError):
+    """A model file or card that cannot be loaded; the message names the path and why."""
+
+
+def save_model(model, card: dict, directory) -> Path:
+    """Write `directory/model.keras` + `directory/card.json` atomically; returns the directory.
+
+    Both files are written into a temporary sibling folder which then replaces `directory`
+    by rename, so readers see the old pair or the new pair, never a mix or half a file.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    old = None
+    try:
+        _without_optimizer(model).save(tmp / MODEL_FILE)
+        text = json.dumps(card, indent=1, allow_nan=False, default=_json_default)
+        (tmp / CARD_FILE).write_text(text + "\n", encoding="utf-8")
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+            old.rmdir()
+            directory.rename(old)
+        tmp.rename(directory)
+    except BaseException:
+        if old is not None and not directory.exists():
+            old.rename(directory)  # put the previous model back
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def _without_optimizer(model):
+    """An uncompiled copy with the same weights: Keras 3 `.keras` files otherwise carry the
+    optimizer's state (2x the weights for Adam), which inference never needs."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    copy = type(model).from_config(model.get_config())  # from_config does not compile
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _finite_or_none(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def load_card(path) -> dict:
+    """The card of a model directory (or of the folder holding a `.keras` file)."""
+    path = Path(path)
+    card_path = path / CARD_FILE if path.is_dir() else path.parent / CARD_FILE
+    if not card_path.is_file():
+        raise ModelLoadError(f"{card_path}: model card missing (every model needs its card.json)")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{card_path}: not a readable model card ({exc})") from exc
+    if not isinstance(card, dict) or not isinstance(card.get("classes"), list) or len(card["classes"]) < 2:
+        raise ModelLoadError(f"{card_path}: model card has no list of classes")
+    return card
+
+
+_load_lock = threading.Lock()
+
+
+def load_model(path) -> tuple[object, dict]:
+    """(keras.Model, card) from a model directory or a `.keras` file beside its card.json.
+
+    Loads with `safe_mode=True` (no arbitrary code from the file). A missing, corrupt or
+    foreign file, or a card that does not fit the model, raises ModelLoadError naming the path.
+    """
+    import keras
+
+    path = Path(path)
+    model_path = path / MODEL_FILE if path.is_dir() else path
+    if not model_path.is_file():
+        raise ModelLoadError(f"{model_path}: no model file there")
+    card = load_card(path)
+    if not zipfile.is_zipfile(model_path):
+        raise ModelLoadError(f"{model_path}: not a Keras .keras file (not a zip archive)")
+    try:
+        with _load_lock:  # Keras' deserialization keeps global state
+            model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for bad archives; all mean "cannot load"
+        raise ModelLoadError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+    out_shape = model.output_shape
+    if tuple(model.input_shape[1:]) != (784,):
+        raise ModelLoadError(f"{model_path}: model takes input {model.input_shape}, expected (None, 784)")
+    if out_shape[-1] != len(card["classes"]):
+        raise ModelLoadError(
+            f"{model_path}: model has {out_shape[-1]} outputs but its card lists {len(card['classes'])} classes"
+        )
+    return model, card

@@ -1,0 +1,388 @@
+"""A sweep worker: pulls queued runs from the sweeps' Optuna studies and trains them.
+
+    python -m sketchlab worker --storage URL [--study NAME] [--once] [--wait]
+
+Any number of workers, on any machines that reach the storage, can serve the same sweeps.
+Each run goes through `study.optimize`, so Optuna's heartbeat thread marks it alive; when a
+worker dies mid-run (kill -9, power cut) its run goes stale after `grace_period` seconds and
+the next worker to look re-queues it (RetryHeartbeatStaleTrialCallback, see
+`sweeps.open_storage`), while every finished run stays as it was.
+
+Per run, the worker writes into the trial as it trains (see the sweeps module docstring):
+"status", a "history" entry after every epoch (so pages draw live curves) and
+`trial.report(val_accuracy, epoch)` for the optional median pruner; a finished run's model
+and card go to `settings.runs_dir/<sweep>/<run number>/` ("model_dir").
+
+A worker exits when nothing is left to do (with `wait`, it keeps polling instead). Before
+exiting it lingers while runs of other workers are still running, so that a run whose
+worker died is picked up once its heartbeat goes stale. TensorFlow is imported only when
+the first run starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from .settings import Settings
+from .sweeps import (
+    DEFAULT_GRACE_S,
+    DEFAULT_HEARTBEAT_S,
+    HYPERPARAMETERS,
+    STUDY_ATTR,
+    RunRecord,
+    SweepSpec,
+    _run_record,
+    open_storage,
+    remove_worker_file,
+    search_space,
+    workers_lock,
+    workers_alive,
+    write_worker_file,
+)
+
+CANCEL_POLL_S = 1.0  # a cancel is read from the storage at most this often (and at every epoch end)
+
+
+class RunCancelled(Exception):
+    """The run (or its sweep) was cancelled; Optuna records it as FAIL, status "cancelled"."""
+
+
+class NotASweepRun(Exception):
+    """Optuna made a fresh trial because another worker took the last queued one first."""
+
+
+def _sampler(spec: SweepSpec):
+    if spec.mode == "tpe":
+        n = spec.n_trials or 10
+        # Random picks first, then TPE learns from them; a third of the budget, 2 to 10 runs.
+        return optuna.samplers.TPESampler(n_startup_trials=min(10, max(2, n // 3)))
+    return optuna.samplers.RandomSampler()  # unused for enqueued values; cheap
+
+
+def _pruner(spec: SweepSpec):
+    if spec.prune:
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+class _RunTrial:
+    """The objective: one queued run of one sweep, trained with `sketchlab.training`."""
+
+    def __init__(self, store, study_name: str, spec: SweepSpec, settings: Settings, splits: dict, log, touch):
+        self.store = store
+        self.study_id = store.get_study_id_from_name(study_name)
+        self.study_name = study_name
+        self.spec = spec
+        self.settings = settings
+        self.splits = splits  # one cached TrainSplit per worker: runs of a sweep share their data
+        self.log = log
+        self.touch = touch
+        self.space = search_space(spec)
+
+    def _cancel_requested(self, trial_id: int) -> bool:
+        if self.store.get_study_user_attrs(self.study_id).get("cancelled"):
+            return True
+        return bool(self.store.get_trial_user_attrs(trial_id).get("cancel_requested"))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if "run" not in trial.user_attrs:
+            raise NotASweepRun(f"trial {trial.number} was not queued by SketchLab")
+        trial_id = self.store.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        # A re-queued run inherits the attrs of the one that crashed: start it afresh.
+        for key, value in (("status", "running"), ("history", []), ("error", None), ("model_dir", None),
+                           ("worker", f"{socket.gethostname()}:{os.getpid()}")):
+            trial.set_user_attr(key, value)
+        if self._cancel_requested(trial_id):
+            trial.set_user_attr("status", "cancelled")
+            trial.set_user_attr("error", "cancelled before it started")
+            raise RunCancelled("cancelled before it started")
+        params = {key: trial.suggest_categorical(key, self.space[key]) for key in HYPERPARAMETERS}
+        self.touch(f"{self.study_name}#{trial.number}")
+        try:
+            return self._train(trial, trial_id, params)
+        except (RunCancelled, optuna.TrialPruned):
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise  # another worker failed this run as stale; nothing more can be written to it
+        except KeyboardInterrupt:
+            trial.set_user_attr("status", "cancelled")
+            trial.set_user_attr("error", "the worker was interrupted")
+            raise
+        except Exception as exc:
+            from .dataset import NoDataError
+
+            text = str(exc) if isinstance(exc, NoDataError) else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("error", text)
+            raise
+
+    def _split(self, config):
+        from . import training
+
+        key = (tuple(config.classes), config.per_class, config.augment)
+        if key not in self.splits:
+            self.splits.clear()
+            self.splits[key] = training.prepare_split(self.settings.data_dir, config, self.settings.dataset_cache_dir)
+        return self.splits[key]
+
+    def _train(self, trial: optuna.Trial, trial_id: int, params: dict) -> float:
+        from . import training
+
+        spec = self.spec
+        config = training.RunConfig(
+            model=spec.model, classes=tuple(spec.classes), seed=spec.seed, augment=spec.augment, **params
+        ).validate()
+        split = self._split(config)
+        trial.set_user_attr(
+            "data", {"source": split.source, "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val))}
+        )
+        history: list[dict] = []
+        flags = {"pruned": False, "lost": False, "cancelled": False, "check_now": True, "last_check": 0.0}
+
+        def on_epoch(m) -> None:
+            history.append(m.to_dict())
+            try:
+                trial.set_user_attr("history", history)
+                if m.val_accuracy is not None and math.isfinite(m.val_accuracy):
+                    trial.report(float(m.val_accuracy), int(m.epoch))
+                    if spec.prune and trial.should_prune():
+                        flags["pruned"] = True
+            except optuna.exceptions.UpdateFinishedTrialError:
+                flags["lost"] = True  # our heartbeat went stale; the run was re-queued elsewhere
+            flags["check_now"] = True
+            self.touch(f"{self.study_name}#{trial.number}")
+
+        def should_stop() -> bool:
+            if flags["pruned"] or flags["lost"] or flags["cancelled"]:
+                return True
+            now = time.monotonic()
+            if flags["check_now"] or now - flags["last_check"] >= CANCEL_POLL_S:
+                flags["check_now"], flags["last_check"] = False, now
+                flags["cancelled"] = self._cancel_requested(trial_id)
+            return flags["cancelled"]
+
+        result = training.train_run(config, split, on_epoch=on_epoch, should_stop=should_stop)
+        if flags["lost"]:
+            raise optuna.exceptions.UpdateFinishedTrialError("the run was failed as stale by another worker")
+        accs = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+        if result.status == "cancelled":
+            if flags["pruned"]:
+                trial.set_user_attr("status", "pruned")
+                raise optuna.TrialPruned(f"pruned after epoch {len(history)}")
+            trial.set_user_attr("status", "cancelled")
+            trial.set_user_attr("error", f"cancelled after {len(history)} of {config.epochs} epochs")
+            raise RunCancelled("cancelled")
+        if result.status == "diverged":
+            trial.set_user_attr("status", "diverged")
+            trial.set_user_attr(
+                "error", f"the loss became NaN/inf or exploded at epoch {len(history)} (learning rate too high?)"
+            )
+            return max(accs) if accs else 0.0
+        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
+        card = dict(result.card)
+        card["name"] = f"{self.study_name} run {trial.number}: {card.get('name', spec.model)}"
+        card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": _safe_url(self.store.url)}
+        training.save_model(result.model, card, model_dir)
+        trial.set_user_attr("model_dir", str(model_dir))
+        trial.set_user_attr("status", "done")
+        value = card.get("val_accuracy")
+        if value is None or not math.isfinite(value):
+            value = accs[-1] if accs else 0.0
+        return float(value)
+
+
+def _launcher_log(settings: Settings, pid: int) -> str | None:
+    """The log file named in the pid file that `sweeps.ensure_workers` wrote for us, if any."""
+    info = next((w for w in workers_alive(settings) if w.pid == pid), None)
+    return info.log if info else None
+
+
+def _safe_url(url: str) -> str:
+    """The storage URL without a password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(storage)"
+
+
+class Worker:
+    """Serves the sweeps of one storage (or one sweep) until nothing is left."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage_url: str | None = None,
+        study: str | None = None,
+        heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
+        grace_period: int = DEFAULT_GRACE_S,
+        log: Callable[[str], None] | None = None,
+        on_run_end: Callable[[str, RunRecord], None] | None = None,
+    ):
+        self.settings = settings
+        self.url = storage_url or settings.sweep_storage
+        self.only = study
+        self.grace_period = grace_period
+        self.heartbeat_interval = heartbeat_interval
+        self.store = open_storage(self.url, heartbeat_interval, grace_period)
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.on_run_end = on_run_end
+        self.pid = os.getpid()
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._objectives: dict[str, tuple[optuna.Study, _RunTrial]] = {}
+        self._splits: dict = {}
+        self._last_touch = 0.0
+        self._log_path = _launcher_log(settings, self.pid)
+
+    # -- liveness file (sweeps.workers_alive reads it)
+
+    def touch(self, current: str | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_touch > 5:
+            self._last_touch = now
+            write_worker_file(self.settings, self.pid, self.url, current=current, started=self.started,
+                              log=self._log_path)
+
+    # -- what to do next
+
+    def _sweep_names(self) -> list[str]:
+        if self.only:
+            return [self.only]
+        return [s.study_name for s in self.store.get_all_studies() if STUDY_ATTR in s.user_attrs]
+
+    def _study(self, name: str) -> tuple[optuna.Study, _RunTrial]:
+        if name not in self._objectives:
+            attrs = self.store.get_study_user_attrs(self.store.get_study_id_from_name(name))
+            if STUDY_ATTR not in attrs:
+                raise KeyError(f"study {name!r} is not a SketchLab sweep")
+            spec = SweepSpec.from_dict(attrs[STUDY_ATTR]["spec"])
+            study = optuna.load_study(study_name=name, storage=self.store, sampler=_sampler(spec),
+                                      pruner=_pruner(spec))
+            self._objectives[name] = (study, _RunTrial(self.store, name, spec, self.settings, self._splits,
+                                                       self.log, self.touch))
+        return self._objectives[name]
+
+    def _scan(self) -> tuple[str | None, bool]:
+        """(oldest sweep with a queued run, whether some run is still running anywhere)."""
+        running = False
+        for name in self._sweep_names():
+            study_id = self.store.get_study_id_from_name(name)
+            live = self.store.get_all_trials(study_id, deepcopy=False,
+                                             states=(TrialState.WAITING, TrialState.RUNNING))
+            if any(t.state == TrialState.RUNNING for t in live):
+                # Re-queue runs whose worker died (stale heartbeat); Optuna's optimize also does
+                # this, but only right before it starts a trial.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(self._study(name)[0])
+                live = self.store.get_all_trials(study_id, deepcopy=False,
+                                                 states=(TrialState.WAITING, TrialState.RUNNING))
+            running = running or any(t.state == TrialState.RUNNING for t in live)
+            if any(t.state == TrialState.WAITING for t in live):
+                return name, running
+        return None, running
+
+    def _run_one(self, name: str) -> None:
+        study, objective = self._study(name)
+        finished: list = []
+
+        def remember(_study, frozen):
+            finished.append(frozen)
+
+        t0 = time.monotonic()
+        try:
+            # catch: a run's own error only fails that run. What can still escape is Optuna
+            # failing to record the end of a run that another worker already failed as stale.
+            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[remember])
+        except Exception as exc:
+            self.log(f"{name}: could not record a run's end ({type(exc).__name__}: {exc})")
+        finally:
+            if "keras" in sys.modules:
+                sys.modules["keras"].backend.clear_session()  # models pile up in a long-lived worker
+            self.touch(None, force=True)
+        for frozen in finished:
+            if "run" not in frozen.user_attrs:
+                continue
+            cancelled = bool(self.store.get_study_user_attrs(objective.study_id).get("cancelled"))
+            record = _run_record(frozen, cancelled, {})
+            acc = f" val_acc={record.last_val_accuracy:.4f}" if record.last_val_accuracy is not None else ""
+            err = f" ({record.error})" if record.error else ""
+            self.log(f"{name} run {record.number}: {record.state}{acc} "
+                     f"[{time.monotonic() - t0:.1f} s]{err}")
+            if self.on_run_end is not None:
+                self.on_run_end(name, record)
+
+    def run(self, once: bool = False, wait: bool = False, poll_s: float = 2.0) -> int:
+        """Work until nothing is left (or one run with `once`); returns the runs handled."""
+        done = 0
+        idle_since: float | None = None
+        self.touch(force=True)
+        self.log(f"worker {socket.gethostname()}:{self.pid} serving {_safe_url(self.url)}"
+                 + (f" sweep {self.only}" if self.only else ""))
+        try:
+            while True:
+                name, running = self._scan()
+                if name is not None:
+                    idle_since = None
+                    self._run_one(name)
+                    done += 1
+                    if once:
+                        break
+                    continue
+                idle_since = idle_since or time.monotonic()
+                # A run that is "running" may belong to a worker that died: wait until its
+                # heartbeat would have gone stale, then re-queue and finish it ourselves.
+                linger = self.grace_period + 2 * self.heartbeat_interval
+                if wait or (running and time.monotonic() - idle_since < linger):
+                    self.touch()
+                    time.sleep(poll_s)
+                    continue
+                with workers_lock(self.settings):
+                    # Under the lock a launcher cannot count us alive and then see us leave.
+                    if self._scan()[0] is None:
+                        remove_worker_file(self.settings, self.pid)
+                        break
+        finally:
+            remove_worker_file(self.settings, self.pid)
+            self.store.remove_session()
+        self.log(f"worker {self.pid}: {done} run(s), nothing left to do")
+        return done
+
+
+def run_worker(
+    settings: Settings,
+    storage_url: str | None = None,
+    study: str | None = None,
+    once: bool = False,
+    wait: bool = False,
+    poll_s: float = 2.0,
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
+    grace_period: int = DEFAULT_GRACE_S,
+    log: Callable[[str], None] | None = None,
+    on_run_end: Callable[[str, RunRecord], None] | None = None,
+) -> int:
+    """Run a worker in this process (see `Worker`); returns the number of runs it handled."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log one line per run ourselves
+    worker = Worker(settings, storage_url, study, heartbeat_interval, grace_period, log, on_run_end)
+    return worker.run(once=once, wait=wait, poll_s=poll_s)
+
+
+def terminate_gracefully() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so a stopped worker marks its run and cleans up."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,348 @@
+"""Every page of the app under Streamlit's AppTest: renders, explains problems in words, acts.
+
+The Draw tests use the shipped models in models/ when they are there (else small untrained
+ones made here); the other pages run on the synthetic fixture data. Injecting a drawing
+follows how streamlit-drawable-canvas 0.13 keeps its state: the component's session state
+under the canvas key holds {"drawing": {"raw": fabric_json, "data": png_or_None}}.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SYNTHETIC_CLASSES
+from test_registry import make_model_dir
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+TIMEOUT = 120
+
+
+def circle_path(cx=200, cy=200, r=100, n=24):
+    import math
+
+    pts = [(cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n)) for i in range(n + 1)]
+    return {"type": "path", "path": [["M", *pts[0]]] + [["Q", *pts[i - 1], *pts[i]] for i in range(1, n + 1)]}
+
+
+def line_path(x0, y0, x1, y1):
+    return {"type": "path", "path": [["M", x0, y0], ["L", x1, y1]]}
+
+
+def canvas_state(*objects):
+    return {"drawing": {"raw": {"objects": list(objects)}, "data": None}}
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> Path:
+    """Untrained MLP and CNN for the four synthetic classes."""
+    root = tmp_path_factory.mktemp("models")
+    make_model_dir(root / "mlp", "mlp", name="tiny mlp")
+    make_model_dir(root / "cnn", "cnn", name="tiny cnn")
+    return root
+
+
+@pytest.fixture
+def app_env(sketchlab_env, tiny_models, monkeypatch):
+    """Fixture data + the tiny models; returns the Settings the app will see."""
+    from sketchlab.settings import Settings
+
+    monkeypatch.setenv("SKETCHLAB_MODELS", str(tiny_models))
+    return Settings.from_env()
+
+
+def new_app(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def assert_clean(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# ---------------------------------------------------------------- Draw
+
+
+def shipped_models_present() -> bool:
+    return all((REPO_MODELS / k / "model.keras").is_file() for k in ("mlp", "cnn"))
+
+
+@pytest.fixture(params=["shipped", "tiny"])
+def draw_env(request, sketchlab_env, tiny_models, monkeypatch):
+    if request.param == "shipped":
+        if not shipped_models_present():
+            pytest.skip("no shipped models in models/ yet")
+        monkeypatch.delenv("SKETCHLAB_MODELS", raising=False)
+    else:
+        monkeypatch.setenv("SKETCHLAB_MODELS", str(tiny_models))
+    from sketchlab import registry
+    from sketchlab.settings import Settings
+
+    return registry.active_models(Settings.from_env())
+
+
+def test_draw_empty_canvas_shows_a_prompt(draw_env):
+    at = new_app()
+    assert_clean(at)
+    assert "Draw something" in texts(at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_draw_shows_both_models_side_by_side(draw_env):
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state(circle_path())
+    at.run()
+    assert_clean(at)
+    shown = texts(at.markdown)
+    for kind in ("mlp", "cnn"):
+        assert f"**{draw_env[kind].name}**" in shown
+    captions = texts(at.caption)
+    assert draw_env["mlp"].accuracy_text in captions and "(1 stroke)" in captions
+    assert len(at.get("plotly_chart")) == 3  # two top-k bar charts + the 28x28 image
+    assert "The models agree" in texts(at.success) or "The models disagree" in texts(at.warning)
+    assert "Draw something" not in texts(at.info)
+
+
+def test_draw_top_k_follows_the_slider(app_env):
+    import json
+
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state(circle_path())
+    at.slider(key="draw_k").set_value(4)
+    at.run()
+    assert_clean(at)
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert len(bars["y"]) == 4 and sorted(bars["y"]) == sorted(SYNTHETIC_CLASSES)
+
+
+def test_draw_undo_removes_the_last_stroke_and_clear_empties(app_env):
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state(circle_path(), line_path(10, 10, 300, 300))
+    at.run()
+    assert "(2 strokes)" in texts(at.caption)
+
+    at.button(key="draw_undo").click().run()
+    assert_clean(at)
+    assert at.session_state["draw_generation"] == 1
+    assert len(at.session_state["draw_initial"]["objects"]) == 1
+    assert "(1 stroke)" in texts(at.caption)
+
+    at.button(key="draw_clear").click().run()
+    assert_clean(at)
+    assert at.session_state["draw_initial"] is None
+    assert "Draw something" in texts(at.info)
+
+
+def test_draw_degenerate_or_foreign_canvas_objects_do_not_crash(app_env):
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state({"type": "rect", "left": 1}, {"type": "path", "path": [["M"]]})
+    at.run()
+    assert_clean(at)
+    assert "Draw something" in texts(at.info)
+    at.session_state["draw_canvas_0"] = canvas_state({"type": "path", "path": [["M", 5, 5], ["L", 5, 5]]})
+    at.run()  # a single dot: still a drawing, must not raise
+    assert_clean(at)
+
+
+def test_draw_without_models_says_how_to_get_them(sketchlab_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKETCHLAB_MODELS", str(tmp_path / "no-models"))
+    at = new_app()
+    assert_clean(at)
+    assert "No trained models found" in texts(at.error)
+
+
+def test_a_corrupt_promoted_model_is_explained_not_raised(app_env):
+    broken = app_env.promoted_dir / "mlp"
+    make_model_dir(broken, "mlp", name="broken")
+    (broken / "model.keras").write_bytes(b"not a zip")
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state(circle_path())
+    at.run()
+    assert_clean(at)
+    assert "Could not make a prediction" in texts(at.error) and "model.keras" in texts(at.error)
+
+
+# ---------------------------------------------------------------- sidebar and Explore
+
+
+def test_sidebar_shows_data_status_and_models(app_env):
+    at = new_app()
+    assert_clean(at)
+    assert "4 classes, 120 drawings" in texts(at.sidebar.success)
+    side = texts(at.sidebar.markdown)
+    assert "tiny mlp" in side and "tiny cnn" in side and "val accuracy 0.50" in side
+
+
+def test_no_data_is_a_message_not_an_exception(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "empty"))
+    at = new_app()
+    assert_clean(at)
+    # AppTest drops the main script's own elements (the sidebar) after switch_page, so the
+    # sidebar is checked on the default page.
+    assert "no Quick Draw files" in texts(at.sidebar.warning)
+    assert at.sidebar.button(key="download_button")
+    at = new_app("pages/explore.py")
+    assert_clean(at)
+    assert "no data to explore" in texts(at.info) and "sketchlab data download" in texts(at.info)
+    at = new_app("pages/train.py")
+    assert_clean(at)
+    assert "Training needs data" in texts(at.info)
+
+
+def test_explore_renders_per_class_plots_and_a_models_mistakes(app_env):
+    at = new_app("pages/explore.py")
+    assert_clean(at)
+    assert at.multiselect(key="explore_classes").value == ["apple", "anvil", "airplane"]
+    assert len(at.tabs) == 3
+    charts = at.get("plotly_chart")
+    # counts + 2 histograms + per class (6 drawings + raster grid + mean + countries) x 3
+    assert len(charts) == 3 + 3 * (6 + 3)
+    assert "30 drawings read" in texts(at.markdown)
+    assert [m.value for m in at.metric][:1] == ["83%"]  # apple: 25 of 30 recognized (drawings 0, 7, .. 28 not)
+
+    at.toggle(key="explore_replay").set_value(True).run()
+    assert_clean(at)
+    assert '"frames"' in at.get("plotly_chart")[3].proto.spec
+
+    at.selectbox(key="explore_model").set_value(0)
+    at.button(key="explore_evaluate").click().run()
+    assert_clean(at)
+    assert any("Confusion matrix" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+# ---------------------------------------------------------------- Train
+
+
+def test_train_form_rejects_bad_values_next_to_the_fields(app_env):
+    from sketchlab import sweeps
+
+    at = new_app("pages/train.py")
+    assert_clean(at)
+    at.text_input(key="train_base_lr").input("0")
+    at.text_input(key="train_values_batch").input("0, 32")
+    at.button(key="train_launch").click().run()
+    assert_clean(at)
+    errors = texts(at.error)
+    assert "learning rate must be a number above 0" in errors
+    assert "batch size must be at least 1" in errors
+    assert "The sweep was not launched" in errors
+    assert sweeps.list_sweeps(app_env) == []
+
+    at.text_input(key="train_base_lr").input("abc")
+    at.text_input(key="train_values_batch").input("")
+    at.multiselect(key="train_classes").set_value(["apple"])
+    at.button(key="train_launch").click().run()
+    errors = texts(at.error)
+    assert "is not a number" in errors and "at least 2 classes" in errors and "batch size" not in errors
+
+
+def test_seed_preset_fills_the_form(app_env):
+    at = new_app("pages/train.py")
+    assert at.text_input(key="train_values_lr").value == "0.0001, 0.01, 0.5, 1"
+    assert at.text_input(key="train_values_batch").value == "8, 32, 512, 4096"
+    assert at.multiselect(key="train_values_optimizer").value == ["Adadelta", "Adam", "SGD"]
+    at.text_input(key="train_values_lr").input("0.3")
+    at.button(key="train_preset").click().run()
+    assert at.text_input(key="train_values_lr").value == "0.0001, 0.01, 0.5, 1"
+
+
+def _stop_workers(settings, names):
+    from sketchlab import sweeps
+
+    for name in names:
+        try:
+            sweeps.cancel_sweep(settings, name)
+        except sweeps.SweepError:
+            pass
+    deadline = time.monotonic() + 60
+    while sweeps.workers_alive(settings) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for worker in sweeps.workers_alive(settings):
+        os.kill(worker.pid, 9)
+
+
+@pytest.mark.slow
+def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env):
+    from sketchlab import registry, sweeps
+
+    at = new_app("pages/train.py")
+    at.multiselect(key="train_values_optimizer").set_value([])
+    at.text_input(key="train_values_batch").input("")
+    at.text_input(key="train_values_lr").input("0.05, 0.5")
+    at.text_input(key="train_base_epochs").input("1")
+    at.button(key="train_launch").click().run()
+    names = [s.name for s in sweeps.list_sweeps(app_env)]
+    try:
+        assert_clean(at)
+        assert len(names) == 1 and names[0] in texts(at.success)
+        table = at.dataframe[0].value
+        assert list(table["run"]) == [0, 1] and list(table["learning_rate"]) == ["0.05", "0.5"]
+        assert at.query_params["sweep"] == [names[0]] or at.query_params["sweep"] == names[0]
+
+        deadline = time.monotonic() + 240
+        while not sweeps.get_sweep(app_env, names[0]).is_final and time.monotonic() < deadline:
+            time.sleep(1)
+        at.run()
+        assert_clean(at)
+        table = at.dataframe[0].value
+        assert set(table["state"]) == {"done"}, table
+        assert "finished" in texts(at.markdown)
+        assert any("Comparison" in s.value for s in at.subheader)
+
+        # a fresh session (a page reload) finds the same sweep from the URL
+        reload = new_app("pages/train.py")
+        assert reload.selectbox(key="train_sweep").value == names[0]
+
+        at.button(key="train_promote").click().run()
+        assert_clean(at)
+        assert "Promoted" in texts(at.success)
+        active = registry.active_models(app_env)
+        assert active["mlp"].source == "promoted" and active["cnn"].source == "shipped"
+
+        draw = new_app()
+        draw.session_state["draw_canvas_0"] = canvas_state(circle_path())
+        draw.run()
+        assert_clean(draw)
+        assert f"**{active['mlp'].name}**" in texts(draw.markdown)
+        assert "promoted" in texts(draw.caption)
+    finally:
+        _stop_workers(app_env, names)
+
+
+@pytest.mark.slow
+def test_cancel_a_sweep_from_the_page(app_env):
+    from sketchlab import sweeps
+
+    at = new_app("pages/train.py")
+    at.text_input(key="train_base_epochs").input("50")
+    at.text_input(key="train_values_batch").input("")
+    at.text_input(key="train_values_lr").input("")
+    at.multiselect(key="train_values_optimizer").set_value(["SGD", "Adam"])
+    at.button(key="train_launch").click().run()
+    names = [s.name for s in sweeps.list_sweeps(app_env)]
+    try:
+        assert len(names) == 1
+        at.button(key="train_cancel_sweep").click().run()
+        assert_clean(at)
+        summary = sweeps.get_sweep(app_env, names[0])
+        assert summary.state == "cancelled"
+        deadline = time.monotonic() + 120
+        while not sweeps.get_sweep(app_env, names[0]).is_final and time.monotonic() < deadline:
+            time.sleep(1)
+        states = {r.state for r in sweeps.sweep_runs(app_env, names[0])}
+        assert states <= {"cancelled", "done"} and "cancelled" in states
+    finally:
+        _stop_workers(app_env, names)

@@ -1,0 +1,263 @@
+"""Training runs: config validation, splits, divergence, cancel, early stopping,
+reproducibility, model cards, and atomic save / safe load."""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from conftest import SYNTHETIC_CLASSES
+from sketchlab.raster import rasterize_strokes
+from sketchlab.training import (
+    EpochMetrics,
+    ModelLoadError,
+    RunConfig,
+    TrainSplit,
+    load_model,
+    predict_proba,
+    prepare_split,
+    save_model,
+    train_run,
+)
+
+CARD_KEYS = {
+    "name", "kind", "architecture", "params", "classes", "data", "hyperparameters", "history",
+    "val_accuracy", "confusion_matrix", "status", "created", "versions",
+}
+
+
+def tiny_config(**kw) -> RunConfig:
+    base = dict(model="mlp", optimizer="Adam", learning_rate=0.01, batch_size=16, epochs=3,
+                classes=SYNTHETIC_CLASSES, augment=False)
+    return RunConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def split(tiny_data_dir) -> TrainSplit:
+    return prepare_split(tiny_data_dir, tiny_config(augment=True))
+
+
+# ---------------------------------------------------------------- config and data
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("model", "transformer"),
+        ("optimizer", "Lion"),
+        ("learning_rate", 0),
+        ("learning_rate", -1e-3),
+        ("learning_rate", float("nan")),
+        ("learning_rate", float("inf")),
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("epochs", 0),
+        ("per_class", 1),
+        ("seed", -1),
+        ("early_stopping_patience", 0),
+        ("classes", ("apple",)),
+        ("classes", ("apple", "not a class")),
+        ("classes", ("apple", "Apple")),
+    ],
+)
+def test_invalid_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        replace(RunConfig(), **{field: value}).validate()
+
+
+def test_config_round_trips_through_a_dict():
+    config = RunConfig(model="cnn", optimizer="RMSprop", learning_rate=0.5, classes=("apple", "ant"), per_class=7)
+    d = config.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert RunConfig.from_dict({**d, "unknown_future_key": 1}) == config
+    assert RunConfig().validate() == RunConfig()
+
+
+def test_epoch_metrics_are_json_safe():
+    d = EpochMetrics(1, float("nan"), 0.5, float("inf"), None, 0.1).to_dict()
+    assert d == {"epoch": 1, "loss": None, "accuracy": 0.5, "val_loss": None, "val_accuracy": None, "seconds": 0.1}
+    json.dumps(d, allow_nan=False)
+
+
+def test_prepare_split_is_stratified_and_keeps_strokes_aligned(tiny_data_dir, split):
+    assert split.X_train.shape == (96, 784) and split.X_val.shape == (24, 784)
+    assert split.X_train.dtype == np.float32 and 0.0 <= split.X_train.min() and split.X_train.max() <= 1.0
+    assert np.bincount(split.y_val).tolist() == [6, 6, 6, 6]
+    assert split.classes == list(SYNTHETIC_CLASSES)
+    redrawn = rasterize_strokes(split.train_strokes).reshape(-1, 784) / 255.0
+    assert np.array_equal(redrawn.astype(np.float32), split.X_train)
+    # Without augmentation the cached bitmap builder serves the same rows in the same order.
+    plain = prepare_split(tiny_data_dir, tiny_config(), cache_dir=tiny_data_dir.parent / "cache")
+    assert plain.train_strokes is None
+    assert np.array_equal(plain.X_train, split.X_train) and np.array_equal(plain.y_val, split.y_val)
+
+
+def test_prepare_split_on_every_drawing(tiny_data_dir):
+    everything = prepare_split(tiny_data_dir, tiny_config(augment=True), test_size=0.0)
+    assert len(everything.y_train) == 120 and len(everything.y_val) == 0
+
+
+# ---------------------------------------------------------------- runs
+
+
+@pytest.mark.slow
+def test_run_reports_every_epoch_and_builds_the_card(split):
+    seen = []
+    result = train_run(tiny_config(epochs=3), split, on_epoch=seen.append)
+    assert result.status == "done"
+    assert [m.epoch for m in seen] == [1, 2, 3] and seen == result.history
+    card = result.card
+    assert CARD_KEYS <= set(card)
+    assert card["status"] == "done" and card["kind"] == "mlp"
+    assert card["params"] == result.model.count_params()
+    assert card["classes"] == list(SYNTHETIC_CLASSES)
+    assert card["data"]["n_train"] == 96 and card["data"]["n_val"] == 24
+    assert card["data"]["per_class_counts"] == {c: 30 for c in SYNTHETIC_CLASSES}
+    assert card["hyperparameters"]["learning_rate"] == 0.01
+    assert len(card["history"]) == 3
+    matrix = np.array(card["confusion_matrix"])
+    assert matrix.shape == (4, 4) and matrix.sum() == 24 and matrix.sum(axis=1).tolist() == [6, 6, 6, 6]
+    assert card["val_accuracy"] == pytest.approx(np.trace(matrix) / 24)
+    assert card["val_accuracy"] == pytest.approx(result.history[-1].val_accuracy)
+    assert set(card["versions"]) == {"tensorflow", "keras", "numpy", "sketchlab"}
+    json.dumps(card, allow_nan=False)
+    # The shapes are easy: a few epochs of Adam learn them.
+    assert card["val_accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_diverging_learning_rate_ends_as_diverged_with_history(split):
+    seen = []
+    result = train_run(tiny_config(optimizer="SGD", learning_rate=1e4, epochs=5), split, on_epoch=seen.append)
+    assert result.status == "diverged"
+    assert result.history and seen == result.history  # kept, and reported as it happened
+    last = result.history[-1]
+    assert last.loss is None or not math.isfinite(last.loss) or last.loss > math.log(4) + 5
+    assert len(result.history) < 5
+    card = result.card
+    assert card["status"] == "diverged"
+    assert card["val_accuracy"] is None and card["confusion_matrix"] is None  # never shown as good
+    json.dumps(card, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_same_seed_same_history_other_seed_differs(split):
+    def losses(seed, augment=False):
+        return [(m.loss, m.val_loss) for m in train_run(tiny_config(seed=seed, augment=augment), split).history]
+
+    assert losses(3) == losses(3)
+    assert losses(3) != losses(4)
+    assert losses(3, augment=True) == losses(3, augment=True)
+    assert losses(3, augment=True) != losses(3)
+
+
+@pytest.mark.slow
+def test_should_stop_cancels_the_run(split):
+    # Stop once the first epoch has been reported: the run ends without finishing.
+    seen = []
+    result = train_run(tiny_config(epochs=50), split, on_epoch=seen.append, should_stop=lambda: len(seen) >= 1)
+    assert result.status == "cancelled"
+    assert 1 <= len(result.history) < 50
+    assert result.card["status"] == "cancelled"
+    # A stop requested before anything ran gives an empty history, not an error.
+    assert train_run(tiny_config(), split, should_stop=lambda: True).history == []
+
+
+@pytest.mark.slow
+def test_early_stopping_restores_the_best_epoch(split):
+    # Validation labels shuffled: validation loss soon rises while training improves.
+    rng = np.random.default_rng(0)
+    noisy = replace(split, y_val=rng.permutation(split.y_val))
+    result = train_run(tiny_config(epochs=40, early_stopping_patience=2, learning_rate=0.03), noisy)
+    assert result.status == "done"
+    n = len(result.history)
+    assert n < 40
+    best = min(m.val_loss for m in result.history)
+    assert [m.val_loss for m in result.history].index(best) == n - 3  # then 2 epochs without progress
+    probs = predict_proba(result.model, noisy.X_val)
+    val_loss = -np.mean(np.log(np.clip(probs[np.arange(len(noisy.y_val)), noisy.y_val], 1e-7, 1)))
+    assert val_loss == pytest.approx(best, rel=1e-4)
+
+
+# ---------------------------------------------------------------- save / load
+
+
+@pytest.fixture
+def trained(split):
+    return train_run(tiny_config(model="cnn", epochs=1), split)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "strong"])
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, split, kind):
+    result = train_run(tiny_config(model=kind, epochs=1), split)
+    out = save_model(result.model, result.card, tmp_path / kind)
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.keras"]
+    model, card = load_model(out)
+    assert card == json.loads(json.dumps(result.card))
+    assert np.array_equal(predict_proba(model, split.X_val), predict_proba(result.model, split.X_val))
+    # A .keras path works too, with the card beside it.
+    model2, _ = load_model(out / "model.keras")
+    assert np.array_equal(predict_proba(model2, split.X_val[:3]), predict_proba(model, split.X_val[:3]))
+    # No optimizer state: the file holds little more than the weights.
+    with zipfile.ZipFile(out / "model.keras") as z:
+        weights = z.getinfo("model.weights.h5").file_size
+    assert weights < 1.5 * 4 * model.count_params() + 100_000
+
+
+@pytest.mark.slow
+def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_model(tmp_path, trained, monkeypatch):
+    target = tmp_path / "models" / "cnn"
+    save_model(trained.model, trained.card, target)
+    save_model(trained.model, {**trained.card, "name": "second"}, target)  # overwrite
+    assert load_model(target)[1]["name"] == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["cnn"]  # no temp folders left
+
+    import keras
+
+    def crash(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(trained.model, {**trained.card, "name": "third"}, target)
+    assert load_model(target)[1]["name"] == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["cnn"]
+
+
+@pytest.mark.slow
+def test_bad_model_files_raise_model_load_error(tmp_path, trained):
+    good = save_model(trained.model, trained.card, tmp_path / "good")
+    card = (good / "card.json").read_text()
+    blob = (good / "model.keras").read_bytes()
+
+    def model_dir(name, model_bytes=None, card_text=card):
+        d = tmp_path / name
+        d.mkdir()
+        if model_bytes is not None:
+            (d / "model.keras").write_bytes(model_bytes)
+        if card_text is not None:
+            (d / "card.json").write_text(card_text)
+        return d
+
+    foreign = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(foreign, "w") as z:
+        z.writestr("readme.txt", "not a model")
+    cases = {
+        "corrupt": model_dir("corrupt", b"\x00garbage" * 100),
+        "truncated": model_dir("truncated", blob[: len(blob) // 2]),
+        "foreign zip": model_dir("foreign", foreign.read_bytes()),
+        "no model": model_dir("nomodel"),
+        "no card": model_dir("nocard", blob, card_text=None),
+        "bad card": model_dir("badcard", blob, card_text="{not json"),
+        "card does not fit": model_dir("misfit", blob, json.dumps({**json.loads(card), "classes": ["a", "b"]})),
+    }
+    for what, d in cases.items():
+        with pytest.raises(ModelLoadError) as err:
+            load_model(d)
+        assert str(d) in str(err.value), what

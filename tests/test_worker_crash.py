@@ -1,0 +1,142 @@
+"""Real worker processes: kill -9 mid-run and restart; the app's detached worker, live
+metrics and cancel. Each test trains tiny MLPs for real and is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sketchlab.sweeps import (
+    SweepSpec,
+    cancel_run,
+    cancel_sweep,
+    ensure_workers,
+    get_sweep,
+    launch_sweep,
+    sweep_runs,
+    workers_alive,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
+# An epoch on the tiny data takes ~0.2-0.3 s, so a 30-epoch run lasts several seconds.
+LONG_RUN = {"optimizer": "Adam", "learning_rate": 0.005, "batch_size": 8, "epochs": 30}
+
+
+@pytest.fixture
+def settings(sketchlab_env, monkeypatch):
+    monkeypatch.delenv("SKETCHLAB_STORAGE", raising=False)
+    return sketchlab_env
+
+
+@pytest.fixture
+def processes(settings):
+    """Worker processes a test starts; any left alive at the end are killed (by pid)."""
+    started: list[subprocess.Popen] = []
+    yield started
+    pids = {p.pid for p in started} | {w.pid for w in workers_alive(settings)}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in started:
+        p.wait(timeout=10)
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def start_worker(settings, log: Path, *extra) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "sketchlab", "--data-dir", str(settings.data_dir), "--home",
+        str(settings.home_dir), "worker", "--storage", settings.sweep_storage, "--poll", "0.3", *extra,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(settings, processes, tmp_path):
+    spec = SweepSpec(model="mlp", base=LONG_RUN, values={"batch_size": [8, 16, 12]}, classes=TINY_CLASSES,
+                     augment=False)
+    name = launch_sweep(spec, settings, start_worker=False)
+    fast_heartbeat = ("--heartbeat", "1", "--grace", "3")
+    log = tmp_path / "worker.log"
+    first = start_worker(settings, log, *fast_heartbeat)
+    processes.append(first)
+
+    def one_done_one_midway():
+        runs = sweep_runs(settings, name)
+        return runs[0].state == "done" and runs[1].state == "running" and runs[1].epochs_done >= 2 and runs
+
+    before = wait_for(one_done_one_midway, 120, "run 0 done and run 1 mid-run")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    assert before[1].epochs_done < LONG_RUN["epochs"]
+
+    # Nothing is lost: the finished run and its saved model stay as they were.
+    after_kill = sweep_runs(settings, name)
+    assert after_kill[0] == before[0]
+    assert (Path(after_kill[0].model_dir) / "model.keras").is_file()
+    assert after_kill[1].state == "running"  # not known to be dead until its heartbeat goes stale
+    assert workers_alive(settings) == []  # the dead worker's pid file is recognized as stale
+
+    second = start_worker(settings, log, *fast_heartbeat)
+    processes.append(second)
+    assert second.wait(timeout=180) == 0, log.read_text()[-3000:]
+
+    runs = sweep_runs(settings, name)
+    assert runs[0] == before[0]
+    killed = runs[1]
+    assert killed.state == "failed" and "no heartbeat" in killed.error
+    by_number = {r.number: r for r in runs}
+    retry = next(r for r in runs if r.retry_of == killed.number)
+    assert f"re-queued as run {retry.number}" in killed.error
+    assert retry.params == killed.params
+    assert retry.state == "done" and retry.epochs_done == LONG_RUN["epochs"]
+    assert [h["epoch"] for h in retry.history] == list(range(1, LONG_RUN["epochs"] + 1))  # started afresh
+    assert by_number[2].state == "done"
+    assert {r.state for r in runs} == {"done", "failed"} and get_sweep(settings, name).is_final
+    assert len(runs) == 4
+
+
+@pytest.mark.slow
+def test_detached_worker_live_metrics_and_cancel_within_an_epoch(settings, processes):
+    spec = SweepSpec(model="mlp", base=LONG_RUN, values={"learning_rate": [0.005, 0.01]}, classes=TINY_CLASSES,
+                     augment=False)
+    name = launch_sweep(spec, settings)  # starts a detached worker, as the Train page does
+    (worker,) = workers_alive(settings)
+    assert worker.storage == settings.sweep_storage and Path(worker.log).is_file()
+    assert ensure_workers(settings, 1) == []  # one is alive: no second one
+
+    # Live metrics: the running run's history grows while it trains.
+    live = wait_for(lambda: (r := sweep_runs(settings, name)[0]).state == "running" and r.epochs_done >= 2 and r,
+                    120, "run 0 to report two epochs")
+    assert all(h["val_accuracy"] is not None for h in live.history)
+    cancel_run(settings, name, 0)
+    at_cancel = sweep_runs(settings, name)[0].epochs_done
+    run0 = wait_for(lambda: (r := sweep_runs(settings, name)[0]).state == "cancelled" and r, 30, "run 0 to stop")
+    assert run0.epochs_done <= at_cancel + 1  # it noticed within one epoch
+    assert run0.epochs_done < LONG_RUN["epochs"] and run0.model_dir is None
+
+    wait_for(lambda: sweep_runs(settings, name)[1].state == "running", 60, "run 1 to start")
+    assert cancel_sweep(settings, name) == 1
+    wait_for(lambda: get_sweep(settings, name).is_final, 30, "the sweep to stop")
+    assert [r.state for r in sweep_runs(settings, name)] == ["cancelled", "cancelled"]
+    wait_for(lambda: workers_alive(settings) == [], 30, "the worker to exit")
+    assert "nothing left to do" in Path(worker.log).read_text()

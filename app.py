@@ -2,26 +2,29 @@
 
     streamlit run app.py
 
-A multipage app (st.navigation): Draw (default), Explore, Train. The sidebar shows where
-the data comes from and which models are in use. Pages hold widgets and layout only;
-the work is done by the `sketchlab` library.
+A multipage app (st.navigation): Draw (default), Explore, Train. Every page starts with
+the same sidebar (`app_pages.common.sidebar`): where the data comes from, whether it is
+there, and which models are in use. Pages hold widgets and layout only; the work is done
+by the `sketchlab` library.
+
+The pages live in `app_pages/`, not `pages/`: Streamlit 1.67 treats a `pages/` folder
+next to the main script as an old-style multipage app until the first session calls
+st.navigation, so a first visit straight to /train would run that page without this file.
 """
 
 import streamlit as st
 
-from pages.common import settings, sidebar, user_errors
+from app_pages.common import user_errors
 
 st.set_page_config(page_title="SketchLab", page_icon=":material/draw:", layout="wide")
 
 page = st.navigation(
     [
-        st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
-        st.Page("pages/explore.py", title="Explore", icon=":material/search:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+        st.Page("app_pages/explore.py", title="Explore", icon=":material/search:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     ]
 )
-s = settings()
-sidebar(s)
 try:
     page.run()
 except user_errors() as exc:

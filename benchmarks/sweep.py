@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,15 @@ import numpy as np  # noqa: E402
 
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.settings import Settings  # noqa: E402
-from sketchlab.sweeps import SweepLimits, expand_runs, get_sweep, launch_sweep, seed_preset, sweep_runs, workers_alive  # noqa: E402
+from sketchlab.sweeps import (  # noqa: E402
+    SweepLimits,
+    expand_runs,
+    get_sweep,
+    launch_sweep,
+    seed_preset,
+    sweep_runs,
+    workers_alive,
+)
 
 
 def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: int = 0) -> dict[str, int]:
@@ -62,9 +71,14 @@ def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: in
     return real_counts
 
 
-def sequential(settings: Settings, spec) -> tuple[float, list[float]]:
-    """Seed 000's way: one process, `fit` per run on the same arrays."""
-    t0 = time.perf_counter()
+def cpu_seconds(who) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
+    """Seed 000's way: one process, `fit` per run on the same arrays. (wall s, CPU s, accuracies)"""
+    t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     from sketchlab.dataset import DatasetSpec, build_dataset
     from sketchlab.models import build_model
 
@@ -76,24 +90,32 @@ def sequential(settings: Settings, spec) -> tuple[float, list[float]]:
         hist = model.fit(ds.X_train, ds.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
                          validation_data=(ds.X_test, ds.y_test), verbose=0)
         accs.append(float(hist.history["val_accuracy"][-1]))
-    return time.perf_counter() - t0, accs
+    return time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0, accs
 
 
-def engine(settings: Settings, spec, workers: int) -> tuple[float, list]:
-    """The app's way: queue the runs, start detached workers, wait until every run ended."""
-    t0 = time.perf_counter()
+def engine(settings: Settings, spec, workers: int) -> tuple[float, float, list]:
+    """The app's way: queue the runs, start detached workers, wait until every run ended.
+
+    (wall s, CPU s of the workers, runs). The workers are this process's children: once they
+    exit and are reaped, their CPU time shows in RUSAGE_CHILDREN."""
+    t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
     name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers))
     while not get_sweep(settings, name).is_final:
         time.sleep(0.25)
     elapsed = time.perf_counter() - t0
-    while workers_alive(settings):  # let them exit before the next measurement
-        time.sleep(0.25)
-    return elapsed, sweep_runs(settings, name)
+    while True:  # wait for the workers to exit (and reap them) before the next measurement
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    assert not workers_alive(settings)
+    return elapsed, cpu_seconds(resource.RUSAGE_CHILDREN) - c0, sweep_runs(settings, name)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=os.environ.get("SKETCHLAB_DATA", str(REPO.parent / "shared" / "quickdraw")))
+    default_data = os.environ.get("SKETCHLAB_DATA", str(REPO.parent / "shared" / "quickdraw"))
+    ap.add_argument("--data-dir", default=default_data, help="real Quick Draw files to start from")
     ap.add_argument("--per-class", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="300 drawings per class, 1 epoch")
@@ -114,23 +136,32 @@ def main() -> int:
 
         from sketchlab.dataset import DatasetSpec, build_dataset
 
-        build_dataset(data, DatasetSpec(classes=QUICKDRAW_10, per_class=args.per_class), settings.dataset_cache_dir)
+        # Build the cached split once, untimed: every way below reads the same cache.
+        build_dataset(data, DatasetSpec(classes=QUICKDRAW_10, per_class=args.per_class),
+                      settings.dataset_cache_dir)
 
         print(f"data: QuickDraw-10, {args.per_class} drawings per class = the real ones "
-              f"({min(real.values())}-{max(real.values())} per class, {args.data_dir}) + stroke-augmented copies")
+              f"({min(real.values())}-{max(real.values())} per class, {args.data_dir}) "
+              "+ stroke-augmented copies")
         print(f"sweep: seed 000 preset, {n_runs} runs (optimizer x3, batch size x4, learning rate x4), "
               f"{args.epochs} epoch(s), MLP, split 80/20; machine: {os.cpu_count()} cores")
-        t_seq, acc_seq = sequential(settings, spec)
-        print(f"(a) sequential loop, one process (seed 000):  {t_seq:7.1f} s")
+        load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+        print(f"load average before: {load} (other processes share these cores)")
+        print("wall time is what a user waits; CPU time (user+sys of the processes that trained) "
+              "varies less with the load")
+        t_seq, c_seq, acc_seq = sequential(settings, spec)
+        print(f"(a) sequential loop, one process (seed 000):   wall {t_seq:6.1f} s   CPU {c_seq:6.1f} s")
         results = {}
         for n in (1, 2):
-            t, runs = engine(settings, spec, n)
+            t, c, runs = engine(settings, spec, n)
             results[n] = (t, runs)
-            states = {r.state for r in runs}
-            print(f"(b) engine, {n} worker{'s' if n > 1 else ' '} (detached processes): {t:7.1f} s   "
-                  f"speed vs (a) = {t_seq / t:.2f}x   run states: {', '.join(sorted(states))}")
+            states = ", ".join(sorted({r.state for r in runs}))
+            print(f"(b) engine, {n} worker{'s' if n > 1 else ' '} (detached processes): wall {t:6.1f} s   "
+                  f"CPU {c:6.1f} s   wall (a)/(b) = {t_seq / t:.2f}x   CPU (a)/(b) = {c_seq / c:.2f}x   "
+                  f"run states: {states}")
         t1, t2 = results[1][0], results[2][0]
-        print(f"2 workers vs 1 worker: {t1 / t2:.2f}x")
+        print(f"wall, 1 worker / 2 workers: {t1 / t2:.2f}x")
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print("final val accuracy per run (a) / (b, 1 worker) / (b, 2 workers):")
         for i, (params, group) in enumerate(expand_runs(spec)):
             b1 = results[1][1][i].last_val_accuracy

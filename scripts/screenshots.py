@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     ap.add_argument("--sweep-epochs", type=int, default=10)
     ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--tall", type=int, default=1900, help="window height for Explore and Train")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -156,13 +157,15 @@ def main(argv=None) -> int:
             wait_idle(page, settle=2.0)
             page.screenshot(path=str(args.out / "draw.png"))
 
+            # Streamlit scrolls inside its own container, so a taller window shows more of a page.
+            page.set_viewport_size({"width": args.width, "height": args.tall})
             page.goto(f"{url}/explore")
             wait_idle(page, settle=3.0)
-            page.screenshot(path=str(args.out / "explore.png"), full_page=True)
+            page.screenshot(path=str(args.out / "explore.png"))
 
             page.goto(f"{url}/train?sweep={name}")
             wait_idle(page, settle=3.0)
-            page.screenshot(path=str(args.out / "train.png"), full_page=True)
+            page.screenshot(path=str(args.out / "train.png"))
             browser.close()
     for shot in ("draw", "explore", "train"):
         print(args.out / f"{shot}.png")

@@ -100,7 +100,8 @@ def cmd_data_info(args, settings: Settings) -> int:
         with bar:
             for i, (name, files) in enumerate(sorted(found.items(), key=lambda kv: kv[0].lower())):
                 counts = []
-                for paths, count in ((files.simplified, count_lines), (files.raw, count_lines), (files.bitmap, count_bitmaps)):
+                kinds = ((files.simplified, count_lines), (files.raw, count_lines), (files.bitmap, count_bitmaps))
+                for paths, count in kinds:
                     n = 0
                     for p in paths:
                         try:

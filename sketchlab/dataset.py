@@ -9,6 +9,8 @@ by key_id (raw strokes go through the same normalization), so every distinct dra
 counts once. A class with no strokes falls back to its official bitmaps.
 The 80/20 split is seed 000's: stratified, `test_size=0.2, random_state=42`.
 Built arrays are cached on disk keyed by the spec and the files' sizes and times.
+Long steps take `progress(done, total, message)`, the downloader's callback shape, so the
+app can feed both to st.progress and the CLI to tqdm.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import numpy as np
 
 from .categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
-from .formats import ReadReport, count_bitmaps, iter_drawings, load_bitmaps, load_npz
+from .formats import count_bitmaps  # noqa: F401 - re-exported: `data info` and explore count from here
+from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
 from .raster import rasterize_strokes
 
 NPZ_NAME = "quickdraw10.npz"
@@ -34,9 +37,6 @@ _CANONICAL = {c.lower(): c for c in ALL_CATEGORIES}
 CACHE_VERSION = 2
 # Simplified strokes lie in 0..255; anything beyond (or with times) is raw and gets normalized.
 _SIMPLIFIED_MAX = 255.5
-
-# progress(done, total, message): the same callback shape as the downloader's, so the
-# app can feed both to st.progress and the CLI to tqdm.
 
 
 class NoDataError(RuntimeError):
@@ -278,10 +278,10 @@ def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     try:
         return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
     except ValueError as exc:
-        counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=int)
+        counts = np.bincount(labels) if len(labels) else np.zeros(1, dtype=int)
         raise ValueError(
-            f"cannot split {len(labels)} drawings of {len(counts)} classes {1 - test_size:.0%}/{test_size:.0%} "
-            f"with every class on both sides (smallest class: {counts.min() if len(counts) else 0} drawings): {exc}"
+            f"cannot split {len(labels)} drawings {1 - test_size:.0%}/{test_size:.0%} with every class on "
+            f"both sides (smallest class: {counts.min()} drawings): {exc}"
         ) from None
 
 

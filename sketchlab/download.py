@@ -79,7 +79,8 @@ def _writable_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(
-            f"cannot create {path} ({exc.strerror}); choose a writable data folder with --data-dir or SKETCHLAB_DATA"
+            f"cannot create {path} ({exc.strerror}); choose a writable data folder with "
+            "--data-dir or SKETCHLAB_DATA"
         ) from None
     if not os.access(path, os.W_OK):
         raise DownloadError(
@@ -137,7 +138,8 @@ class _Part:
     def restart(self) -> None:
         self.fh.truncate(0)
         self.size = 0
-        self.newlines = 0
+        if self.newlines is not None:
+            self.newlines = 0
 
     def append(self, block: bytes) -> None:
         try:
@@ -157,14 +159,14 @@ class _Part:
     def publish(self, keep: int, header: bytes | None = None) -> Path:
         """Cut to `keep` bytes, optionally overwrite the start, fsync and move to the final name."""
         self.fh.flush()
-        self.fh.close()
-        with open(self.path, "r+b") as fh:
+        with open(self.path, "r+b") as fh:  # a second handle: the append-only one keeps the lock
             if header is not None:
                 fh.write(header)
             fh.truncate(keep)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(self.path, self.final)
+        self.fh.close()
         return self.final
 
     def close(self) -> None:
@@ -228,7 +230,8 @@ class _Fetcher:
             return self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout)
         except requests.exceptions.Timeout:
             host = urlsplit(self.url).netloc
-            raise DownloadError(f"{host} did not answer within {self.timeout:.0f} s: is the network down?") from None
+            message = f"{host} did not answer within {self.timeout:.0f} s: is the network down?"
+            raise DownloadError(message) from None
         except requests.exceptions.ConnectionError as exc:
             raise DownloadError(_offline_message(self.url, exc)) from None
         except requests.exceptions.RequestException as exc:
@@ -244,7 +247,7 @@ class _Fetcher:
         if code >= 400:
             raise DownloadError(f"the server answered HTTP {code} {resp.reason} for {self.url}")
         if resp.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
-            raise DownloadError(f"the server sent {self.url} compressed although asked not to; cannot resume it safely")
+            raise DownloadError(f"the server sent {self.url} compressed although asked not to: cannot resume it")
         if code == 206:
             first, _, total = _content_range(resp.headers.get("Content-Range", ""))
             if first != start:
@@ -304,7 +307,8 @@ def _download_ndjson(fetcher: _Fetcher, part: _Part, max_drawings: int | None) -
     if max_drawings is None:  # the whole file: one open-ended request, resumed if need be
         fetcher.fetch(part)
         if fetcher.total is not None and part.size < fetcher.total:
-            raise DownloadError(f"{fetcher.name}: got {part.size:,} of {fetcher.total:,} bytes; run again to resume")
+            got = f"{part.size:,} of {fetcher.total:,} bytes"
+            raise DownloadError(f"{fetcher.name}: got {got}; run the same command again to resume")
         keep = part.size
     else:
         part.fh.flush()

@@ -7,12 +7,11 @@ to 28x28x1 inside the model (0 parameters), so data, training and inference hand
 every kind alike.
 
 Models are compiled with sparse categorical cross-entropy, accuracy and top-3 accuracy.
+Keras is imported inside the functions, so the constants here are cheap to import
+(the CLI's argument parser needs them without loading TensorFlow).
 """
 
 from __future__ import annotations
-
-import keras
-from keras import layers
 
 OPTIMIZERS = ("Adadelta", "Adagrad", "Adam", "Ftrl", "SGD", "RMSprop")
 MODEL_KINDS = ("mlp", "cnn", "strong")
@@ -20,8 +19,10 @@ INPUT_DIM = 784
 SIDE = 28
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, learning_rate: float):
     """One of OPTIMIZERS (case-insensitive) with the given learning rate."""
+    import keras
+
     by_lower = {o.lower(): o for o in OPTIMIZERS}
     if str(name).lower() not in by_lower:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -29,10 +30,12 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return cls(learning_rate=float(learning_rate))
 
 
-def compile_model(model: keras.Model, optimizer="Adam", learning_rate=1e-3, steps_per_execution=1) -> keras.Model:
+def compile_model(model, optimizer="Adam", learning_rate=1e-3, steps_per_execution=1):
     """(Re)compile with a fresh optimizer. `steps_per_execution` > 1 runs that many batches
     per call into the compiled train step, which cuts the per-batch Python overhead
     (`training.train_run` uses it; see benchmarks/train_speed.py)."""
+    import keras
+
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -45,12 +48,17 @@ def compile_model(model: keras.Model, optimizer="Adam", learning_rate=1e-3, step
     return model
 
 
-def _flat_input() -> keras.Input:
+def _flat_input():
+    import keras
+
     return keras.Input(shape=(INPUT_DIM,), dtype="float32", name="pixels")
 
 
-def build_mlp(n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.Model:
+def build_mlp(n_classes: int, optimizer="Adam", learning_rate=1e-3):
     """Seed 000: 784 → Dense 32 relu → Dense 32 relu → Dense n softmax (26,506 params at n=10)."""
+    import keras
+    from keras import layers
+
     model = keras.Sequential(
         [
             _flat_input(),
@@ -63,11 +71,14 @@ def build_mlp(n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.Mod
     return compile_model(model, optimizer, learning_rate)
 
 
-def build_cnn(n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.Model:
+def build_cnn(n_classes: int, optimizer="Adam", learning_rate=1e-3):
     """Seed 004's CNN on 28x28x1 (93,322 params at n=10).
 
     The ReLU after each max-pool is the seed's (a no-op on ReLU output, kept to match it).
     """
+    import keras
+    from keras import layers
+
     model = keras.Sequential(
         [
             _flat_input(),
@@ -98,6 +109,8 @@ def _conv_bn(filters: int):
     steps, too few for 0.99's moving statistics to catch up with the changing weights
     (measured: chance-level test accuracy after 30 epochs on 270 drawings, 0.89 with 0.9).
     """
+    from keras import layers
+
     return [
         layers.Conv2D(filters, 3, padding="same", use_bias=False),
         layers.BatchNormalization(momentum=0.9),
@@ -105,13 +118,16 @@ def _conv_bn(filters: int):
     ]
 
 
-def build_strong(n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.Model:
+def build_strong(n_classes: int, optimizer="Adam", learning_rate=1e-3):
     """A wider CNN with batch norm and global average pooling.
 
     Three stages of two 3x3 convs (32, 64, 96 filters) at 28, 14 and 7 pixels; global
     pooling instead of a big dense layer keeps it small (~200k params) and less prone
     to overfit the few hundred real drawings, and fast enough for ~1 ms on a CPU.
     """
+    import keras
+    from keras import layers
+
     model = keras.Sequential(
         [
             _flat_input(),
@@ -136,7 +152,7 @@ def build_strong(n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.
 _BUILDERS = {"mlp": build_mlp, "cnn": build_cnn, "strong": build_strong}
 
 
-def build_model(kind: str, n_classes: int, optimizer="Adam", learning_rate=1e-3) -> keras.Model:
+def build_model(kind: str, n_classes: int, optimizer="Adam", learning_rate=1e-3):
     """A compiled model of one of MODEL_KINDS."""
     if kind not in _BUILDERS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -145,7 +161,7 @@ def build_model(kind: str, n_classes: int, optimizer="Adam", learning_rate=1e-3)
     return _BUILDERS[kind](int(n_classes), optimizer, learning_rate)
 
 
-def architecture_text(model: keras.Model) -> str:
+def architecture_text(model) -> str:
     """One line per layer (name, type, output shape, parameters) and the total: for the model card."""
     lines = [f"{model.name}: input (None, {INPUT_DIM})"]
     for layer in model.layers:

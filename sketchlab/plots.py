@@ -142,8 +142,9 @@ def bar_figure(counts: dict, title: str | None = None, xlabel: str = "", ylabel:
         else:
             fig.add_trace(go.Bar(x=names, y=ys, name=label, hovertemplate="%{x}: %{y}<extra>" + label + "</extra>"))
     fig.update_layout(barmode="group", showlegend=len(series) > 1, legend=dict(orientation="h", y=1.1))
-    value_axis = fig.update_xaxes if horizontal else fig.update_yaxes
-    value_axis(type="log" if log else None)
+    if log:
+        value_axis = fig.update_xaxes if horizontal else fig.update_yaxes
+        value_axis(type="log", dtick=1)  # ticks at 1, 10, 100, ...
     fig.update_xaxes(title=(ylabel if horizontal else xlabel) or None)
     fig.update_yaxes(title=(xlabel if horizontal else ylabel) or None, automargin=True)
     return _compact(fig, height, title)
@@ -227,15 +228,17 @@ def param_comparison_figure(groups: dict[str, dict[str, list[tuple[int, float]]]
                 continue
             epochs, ys = zip(*points)
             fig.add_trace(
-                go.Scatter(x=list(epochs), y=list(ys), mode="lines", name=f"{param}={label}",
-                           line=dict(color=color, width=2), legendgroup=param,
+                go.Scatter(x=list(epochs), y=list(ys), mode="lines", name=str(label),
+                           line=dict(color=color, width=2), legendgroup=param, legendgrouptitle_text=param,
                            hovertemplate=f"{param}={label}<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>"),
                 row=r + 1, col=c + 1,
             )
         fig.update_xaxes(title_text="epoch", row=r + 1, col=c + 1)
         fig.update_yaxes(title_text=ylabel if c == 0 else None, row=r + 1, col=c + 1)
-    fig.update_layout(legend=dict(font=dict(size=10)))
-    return _compact(fig, height_per_row * rows + 40, title)
+    fig.update_layout(legend=dict(font=dict(size=10), groupclick="toggleitem"))
+    fig = _compact(fig, height_per_row * rows + 40, title)
+    fig.update_layout(margin=dict(t=60 if title else 32))  # room for the panel titles
+    return fig
 
 
 # ---------------------------------------------------------------- sweeps

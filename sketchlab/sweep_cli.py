@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from .cli import UserError
 from .sweeps import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, FINAL_STATES, MODES
 
+STORAGE_HELP = "Optuna storage URL (default: $SKETCHLAB_STORAGE, else SQLite in the home folder)"
 _LIST_OPTIONS = (
     # (flag, hyperparameter, type)
     ("--optimizer", "optimizer", str),
@@ -40,7 +41,8 @@ def register(sub) -> None:
     run.add_argument("--mode", choices=MODES, default=None, help="how values combine (default one_at_a_time)")
     run.add_argument("--model", default=None, help="mlp, cnn or strong (default mlp)")
     for flag, key, _ in _LIST_OPTIONS:
-        run.add_argument(flag, dest=key, default=None, help=f"{key}: one value (base) or a comma list (varied)")
+        run.add_argument(flag, dest=key, default=None,
+                         help=f"{key}: one value (base) or a comma list (varied)")
     run.add_argument("--trials", type=int, default=None, help="number of runs for --mode random/tpe")
     run.add_argument("--classes", default=None, help="comma-separated class names (default: QuickDraw-10)")
     run.add_argument("--seed", type=int, default=0, help="random seed of every run (default 0)")
@@ -49,28 +51,28 @@ def register(sub) -> None:
     run.add_argument("--name", default=None, help="sweep name (default: model-mode-date)")
     run.add_argument("--workers", type=int, default=None, help="local background workers (default 1)")
     run.add_argument("--foreground", action="store_true", help="run the sweep here with a progress bar")
-    run.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the home folder)")
+    run.add_argument("--storage", default=None, help=STORAGE_HELP)
     run.set_defaults(func=cmd_sweep_run)
 
     status = ssub.add_parser("status", help="list sweeps, or the runs of one sweep")
     status.add_argument("name", nargs="?", help="sweep name (default: list all sweeps)")
-    status.add_argument("--storage", default=None)
+    status.add_argument("--storage", default=None, help=STORAGE_HELP)
     status.set_defaults(func=cmd_sweep_status)
 
     cancel = ssub.add_parser("cancel", help="cancel a sweep, or one of its runs")
     cancel.add_argument("name")
     cancel.add_argument("--run", type=int, default=None, help="cancel only this run number")
-    cancel.add_argument("--storage", default=None)
+    cancel.add_argument("--storage", default=None, help=STORAGE_HELP)
     cancel.set_defaults(func=cmd_sweep_cancel)
 
     export = ssub.add_parser("export", help="CSV of every run's hyperparameters, state and metrics")
     export.add_argument("name")
     export.add_argument("--out", required=True, help="CSV file to write ('-' for stdout)")
-    export.add_argument("--storage", default=None)
+    export.add_argument("--storage", default=None, help=STORAGE_HELP)
     export.set_defaults(func=cmd_sweep_export)
 
     worker = sub.add_parser("worker", help="run queued sweep runs (any machine that reaches the storage)")
-    worker.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the home folder)")
+    worker.add_argument("--storage", default=None, help=STORAGE_HELP)
     worker.add_argument("--study", default=None, help="serve only this sweep")
     worker.add_argument("--once", action="store_true", help="run one queued run, then exit")
     worker.add_argument("--wait", action="store_true", help="keep polling for new runs instead of exiting")
@@ -192,7 +194,8 @@ def _print_runs(settings, name: str, url: str) -> None:
               f"{p.get('batch_size', '?'):>6} {epochs:>7} {p.get('per_class', '?'):>7} "
               f"{_fmt_acc(r.last_val_accuracy):>7} {_fmt_acc(r.best_val_accuracy):>7}  {note}")
     alive = workers_alive(settings, url)
-    print(f"local workers alive: {len(alive)}" + (f" ({', '.join(str(w.pid) for w in alive)})" if alive else ""))
+    pids = f" ({', '.join(str(w.pid) for w in alive)})" if alive else ""
+    print(f"local workers alive: {len(alive)}{pids}")
 
 
 def cmd_sweep_status(args, settings) -> int:
@@ -207,7 +210,8 @@ def cmd_sweep_status(args, settings) -> int:
     if not sweeps:
         print(f"no sweeps in {url}; start one with `python -m sketchlab sweep run --preset seed`")
         return 0
-    print(f"{'name':<40} {'model':<6} {'mode':<14} {'state':<10} {'runs':>5} {'ended':>5} {'best':>7}  created")
+    print(f"{'name':<40} {'model':<6} {'mode':<14} {'state':<10} {'runs':>5} {'ended':>5} "
+          f"{'best':>7}  created")
     for s in sweeps:
         ended = sum(s.counts[k] for k in FINAL_STATES)
         created = s.created.strftime("%Y-%m-%d %H:%M") if s.created else ""
@@ -265,6 +269,7 @@ def _user_errors():
     try:
         yield
     except SweepValidationError as exc:
-        raise UserError("invalid sweep:\n" + "\n".join(f"  {k}: {v}" for k, v in exc.errors.items())) from None
+        lines = "\n".join(f"  {k}: {v}" for k, v in exc.errors.items())
+        raise UserError(f"invalid sweep:\n{lines}") from None
     except SweepError as exc:
         raise UserError(str(exc)) from None

@@ -7,7 +7,9 @@ Each run is a trial, enqueued up front; workers (`python -m sketchlab worker`, s
 that died mid-run and re-queues its run. Everything a page needs is read back from the storage,
 so a sweep survives page reloads, app restarts and worker crashes.
 
-This module never imports TensorFlow: the read functions are cheap enough to poll every 1-2 s.
+The read functions never import TensorFlow and are cheap enough to poll every 1-2 s (about
+10 ms for a sweep's runs). Only validation imports `sketchlab.models` (Keras) for the names of
+the models and optimizers.
 
 API reference (for the Train page and the CLI)
 ----------------------------------------------
@@ -46,7 +48,9 @@ without data there are reported too. `launch_sweep` validates first and raises
 `SweepValidationError` (`.errors` is that dict) before anything is written; then it creates the
 study, enqueues every run and, with `start_worker`, starts detached local workers up to
 `workers` (default `limits.default_workers`, capped by `limits.max_workers`) unless enough are
-alive. It returns the sweep's name.
+alive. It returns the sweep's name. `create_sweep(spec, storage_url, limits=None, data_dir=None)
+-> name` does the same without starting workers (the CLI's `--foreground` then runs
+`sketchlab.worker.run_worker(settings, storage_url, study=name)` in its own process).
 
 Read (each call is one pass over the storage; no TensorFlow)::
 
@@ -60,10 +64,11 @@ Read (each call is one pass over the storage; no TensorFlow)::
     RunRecord: number, state, params {hyperparameter: value} ({} for a queued TPE run: its
         values are chosen when it starts), group (the varied key in one_at_a_time, else None),
         history [ {epoch, loss, accuracy, val_loss, val_accuracy, seconds}, ... ] (grows while
-        the run is running), best_val_accuracy, last_val_accuracy, error (text for "failed"),
-        model_dir (str | None: the saved model + card of a "done" run, ready to promote),
-        started, finished (datetime | None, local time as Optuna stamps them), worker ("host:pid"), retry_of (number of the
-        run this one re-runs after a crash, else None), cancel_requested (bool);
+        the run is running), best_val_accuracy, last_val_accuracy, error (why it failed, was
+        cancelled or diverged), model_dir (str | None: the saved model + card of a "done"
+        run, ready to promote), started, finished (datetime | None, local time as Optuna
+        stamps them), worker ("host:pid"), retry_of (the run this one re-runs after a
+        crash, else None), cancel_requested (bool);
         .epochs_done, .epochs (planned), .is_final (bool), .seconds (so far)
 
 Run states (RUN_STATES): "queued" -> "running" -> "done" | "diverged" | "pruned" |
@@ -77,18 +82,20 @@ Act::
     cancel_sweep(settings, name, storage=None) -> int       # runs that will stop or never start
     cancel_run(settings, name, number, storage=None) -> None   # SweepError if it already ended
     export_csv(settings, name, path_or_file, storage=None) -> int   # rows written
-    workers_alive(settings, storage=None) -> list[WorkerInfo]   # local worker processes
+    workers_alive(settings, storage=None) -> list[WorkerInfo]   # local worker processes:
+        # WorkerInfo(pid, host, storage, started, updated (epoch s), log (file), current)
     ensure_workers(settings, n=None, storage=None, limits=None) -> list[int]   # new pids
 
 A running run notices a cancel within one epoch (it polls the storage at most once a second
-and at every epoch end). Errors: `SweepError` (unknown sweep or run, run already ended),
-`SweepValidationError(SweepError)` with `.errors`.
+and at every epoch end). Errors: `SweepError` (unknown sweep or run, run already ended,
+storage that cannot be opened), `SweepValidationError(SweepError)` with `.errors`.
 
 Storage layout (for other tools): study user attr "sketchlab" = {"spec": spec dict, "created":
 ISO time, "version"}; "cancelled" = true once cancelled. Trial user attrs: "run" (index in the
 sweep), "group", "status", "history", "error", "model_dir", "worker", "cancel_requested",
-"data" ({source, n_train, n_val}). Optuna states: done/diverged = COMPLETE (value = last
-validation accuracy; 0.0 if diverged without one), pruned = PRUNED, cancelled/failed = FAIL.
+"data" ({source, n_train, n_val}). Optuna states: done = COMPLETE (value = final validation
+accuracy), diverged = COMPLETE (value = its best validation accuracy, 0.0 without one, so TPE
+learns to avoid it), pruned = PRUNED, cancelled/failed = FAIL.
 """
 
 from __future__ import annotations
@@ -231,7 +238,8 @@ def _check_value(key: str, value, limits: SweepLimits, optimizers) -> tuple[Any,
         return lr, None
     if key == "per_class" and value is None:
         return None, None
-    caps = {"batch_size": limits.max_batch_size, "epochs": limits.max_epochs, "per_class": limits.max_per_class}
+    caps = {"batch_size": limits.max_batch_size, "epochs": limits.max_epochs,
+            "per_class": limits.max_per_class}
     words = {"batch_size": "batch size", "epochs": "epochs", "per_class": "drawings per class"}
     try:
         if isinstance(value, bool) or float(value) != int(float(value)):
@@ -258,7 +266,8 @@ def _clean_spec(spec: SweepSpec, limits: SweepLimits, data_dir=None) -> tuple[Sw
         errors["mode"] = f"unknown mode {spec.mode!r}; choose from {', '.join(MODES)}"
     unknown = [k for k in list(spec.base) + list(spec.values) if k not in HYPERPARAMETERS]
     if unknown:
-        errors["values"] = f"unknown hyperparameter(s) {', '.join(map(repr, unknown))}; use {', '.join(HYPERPARAMETERS)}"
+        errors["values"] = (f"unknown hyperparameter(s) {', '.join(map(repr, unknown))}; "
+                            f"use {', '.join(HYPERPARAMETERS)}")
 
     base: dict[str, Any] = {}
     for key, value in spec.base_values().items():
@@ -420,7 +429,20 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
 def _reader(url: str):
     """The storage for reads and small writes (no heartbeat), one per URL and process:
     opening one checks the schema (tens of ms), and pages poll."""
-    return open_storage(url)
+    try:
+        return open_storage(url)
+    except Exception as exc:  # sqlalchemy/driver errors for a bad URL or an unreachable server
+        raise SweepError(f"cannot open the sweep storage {safe_url(url)}: {exc}") from exc
+
+
+def safe_url(url: str) -> str:
+    """A storage URL without its password, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(storage URL)"
 
 
 def _storage_url(settings: Settings, storage: str | None) -> str:
@@ -764,7 +786,7 @@ def export_csv(settings: Settings, name: str, path_or_file, storage: str | None 
 
 def _fmt(x) -> str:
     v = _finite(x)
-    return "" if v is None else f"{v:.6g}"
+    return "" if v is None else f"{v + 0.0:.6g}"  # + 0.0 turns -0.0 into 0.0
 
 
 # ---------------------------------------------------------------- local workers
@@ -803,7 +825,8 @@ def _pid_file(settings: Settings, pid: int) -> Path:
     return workers_dir(settings) / f"{socket.gethostname()}-{pid}.json"
 
 
-def write_worker_file(settings: Settings, pid: int, storage: str, log=None, current=None, started=None) -> None:
+def write_worker_file(settings: Settings, pid: int, storage: str, log=None, current=None,
+                      started=None) -> None:
     """Record (or refresh) a local worker's pid file; written atomically."""
     path = _pid_file(settings, pid)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,10 @@ A run reports every epoch to `on_epoch` as it happens, polls `should_stop` (betw
 batches, at most a few times a second, so a cancel is noticed within an epoch), and
 ends in one of three states:
 - "done": all epochs ran (or early stopping ended it; the best weights are restored);
-- "diverged": the loss became NaN/inf or exploded far above ln(n_classes) (seed 000's
-  lr = 1 "fails to converge"); the history is kept, the card has no accuracy;
+- "diverged": the run failed to converge: the loss became NaN/inf, or exploded far above
+  ln(n_classes), or the network collapsed to one constant answer for every drawing
+  (dead ReLUs: seed 000's SGD at lr = 1 "fails to converge" this way, its loss stuck at
+  ln(10)); the history is kept, `RunResult.detail` says which, the card has no accuracy;
 - "cancelled": `should_stop()` said so; the completed epochs are kept.
 
 Runs are reproducible from `config.seed`: weights, dropout, shuffling and stroke
@@ -49,6 +51,9 @@ CARD_FILE = "card.json"
 # A run has diverged when its mean training loss exceeds ln(n_classes) by this many nats:
 # the true class then gets on average < 1/150 of a uniform guess's probability.
 EXPLODE_MARGIN = 5.0
+# A network whose output has not depended on its input for this many epochs has collapsed
+# (measured on seed 000's SGD at lr = 1: dead from ~epoch 13-16 on, stuck at ln(10)).
+COLLAPSE_EPOCHS = 3
 # should_stop() may be costly (a database read in a sweep): poll it at most this often.
 POLL_SECONDS = 0.25
 # Batches per call into the compiled train step: ~2x faster epochs for the MLP at batch 32
@@ -177,6 +182,7 @@ class RunResult:
     history: list[EpochMetrics]
     model: object  # keras.Model
     card: dict = field(default_factory=dict)
+    detail: str = ""  # why a run diverged, in words
 
 
 # ---------------------------------------------------------------- data
@@ -279,7 +285,8 @@ class _EpochInputs:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # A half-made next epoch is not waited for: nothing depends on it.
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
@@ -350,6 +357,29 @@ def _weights_finite(model) -> bool:
     return all(np.isfinite(np.asarray(w)).all() for w in model.get_weights())
 
 
+def _collapsed(probs: np.ndarray) -> bool:
+    """The same output for every input: a dead network (all ReLUs off), or one whose weights
+    were wiped to ~0 (Ftrl at a small learning rate); either stays at chance level."""
+    return len(probs) >= 2 and bool(np.isfinite(probs).all()) and float(np.ptp(probs, axis=0).max()) < 1e-6
+
+
+def _divergence(guard, model, collapsed_epochs: int, n_classes: int, loss) -> str | None:
+    """Why this epoch shows the run cannot converge, or None if it can go on."""
+    chance = math.log(n_classes)
+    if guard.reason == "diverged":
+        if not math.isfinite(guard.bad_loss):
+            return "the training loss became NaN/inf (learning rate too high?)"
+        return (f"the training loss exploded to {guard.bad_loss:.3g}, far above chance level "
+                f"ln({n_classes}) = {chance:.2f} (learning rate too high?)")
+    if not _weights_finite(model):
+        return "the weights became NaN/inf (learning rate too high?)"
+    if collapsed_epochs >= COLLAPSE_EPOCHS:
+        return (f"the network collapsed: it has given the same answer for every drawing for "
+                f"{collapsed_epochs} epochs (dead ReLUs), training loss {loss:.3g} vs chance level "
+                f"{chance:.2f} (try another learning rate)")
+    return None
+
+
 def train_run(
     config: RunConfig,
     split: TrainSplit,
@@ -370,7 +400,7 @@ def train_run(
     inputs = _EpochInputs(split, config)
     shuffle_rng = np.random.default_rng([config.seed, 0x5F])
     history: list[EpochMetrics] = []
-    status = "done"
+    status, detail, collapsed_epochs = "done", None, 0
     best_loss, best_weights, since_best = math.inf, None, 0
     try:
         for epoch in range(config.epochs):
@@ -385,8 +415,11 @@ def train_run(
                 status = "cancelled"  # the interrupted epoch is not reported
                 break
             loss = guard.bad_loss if guard.reason == "diverged" else fit.history["loss"][-1]
-            diverged = guard.reason == "diverged" or not _weights_finite(model)
-            val_loss, val_acc = _val_metrics(predict_proba(model, split.X_val), split.y_val)
+            val_probs = predict_proba(model, split.X_val)
+            val_loss, val_acc = _val_metrics(val_probs, split.y_val)
+            probe = val_probs if len(val_probs) >= 2 else predict_proba(model, split.X_train[:512])
+            collapsed_epochs = collapsed_epochs + 1 if _collapsed(probe) else 0
+            detail = _divergence(guard, model, collapsed_epochs, n_classes, loss)
             metrics = EpochMetrics(
                 epoch=epoch + 1,
                 loss=float(loss),
@@ -398,7 +431,7 @@ def train_run(
             history.append(metrics)
             if on_epoch is not None:
                 on_epoch(metrics)
-            if diverged:
+            if detail is not None:
                 status = "diverged"
                 break
             if config.early_stopping_patience is not None and math.isfinite(val_loss):
@@ -413,7 +446,9 @@ def train_run(
     if best_weights is not None and status == "done":
         model.set_weights(best_weights)
     card = build_card(config, split, model, history, status)
-    return RunResult(status=status, history=history, model=model, card=card)
+    if detail:
+        card["status_detail"] = detail
+    return RunResult(status=status, history=history, model=model, card=card, detail=detail or "")
 
 
 # ---------------------------------------------------------------- model card

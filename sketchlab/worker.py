@@ -45,6 +45,7 @@ from .sweeps import (
     _run_record,
     open_storage,
     remove_worker_file,
+    safe_url,
     search_space,
     workers_lock,
     workers_alive,
@@ -67,7 +68,7 @@ def _sampler(spec: SweepSpec):
         n = spec.n_trials or 10
         # Random picks first, then TPE learns from them; a third of the budget, 2 to 10 runs.
         return optuna.samplers.TPESampler(n_startup_trials=min(10, max(2, n // 3)))
-    return optuna.samplers.RandomSampler()  # unused for enqueued values; cheap
+    return optuna.samplers.RandomSampler()  # never asked: every run of these modes has fixed values
 
 
 def _pruner(spec: SweepSpec):
@@ -79,14 +80,13 @@ def _pruner(spec: SweepSpec):
 class _RunTrial:
     """The objective: one queued run of one sweep, trained with `sketchlab.training`."""
 
-    def __init__(self, store, study_name: str, spec: SweepSpec, settings: Settings, splits: dict, log, touch):
+    def __init__(self, store, study_name: str, spec: SweepSpec, settings: Settings, splits: dict, touch):
         self.store = store
         self.study_id = store.get_study_id_from_name(study_name)
         self.study_name = study_name
         self.spec = spec
         self.settings = settings
         self.splits = splits  # one cached TrainSplit per worker: runs of a sweep share their data
-        self.log = log
         self.touch = touch
         self.space = search_space(spec)
 
@@ -133,7 +133,9 @@ class _RunTrial:
         key = (tuple(config.classes), config.per_class, config.augment)
         if key not in self.splits:
             self.splits.clear()
-            self.splits[key] = training.prepare_split(self.settings.data_dir, config, self.settings.dataset_cache_dir)
+            self.splits[key] = training.prepare_split(
+                self.settings.data_dir, config, self.settings.dataset_cache_dir
+            )
         return self.splits[key]
 
     def _train(self, trial: optuna.Trial, trial_id: int, params: dict) -> float:
@@ -144,9 +146,8 @@ class _RunTrial:
             model=spec.model, classes=tuple(spec.classes), seed=spec.seed, augment=spec.augment, **params
         ).validate()
         split = self._split(config)
-        trial.set_user_attr(
-            "data", {"source": split.source, "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val))}
-        )
+        data = {"source": split.source, "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val))}
+        trial.set_user_attr("data", data)
         history: list[dict] = []
         flags = {"pruned": False, "lost": False, "cancelled": False, "check_now": True, "last_check": 0.0}
 
@@ -185,14 +186,13 @@ class _RunTrial:
             raise RunCancelled("cancelled")
         if result.status == "diverged":
             trial.set_user_attr("status", "diverged")
-            trial.set_user_attr(
-                "error", f"the loss became NaN/inf or exploded at epoch {len(history)} (learning rate too high?)"
-            )
+            why = f"the loss became NaN/inf or exploded at epoch {len(history)} (learning rate too high?)"
+            trial.set_user_attr("error", why)
             return max(accs) if accs else 0.0
         model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
         card = dict(result.card)
         card["name"] = f"{self.study_name} run {trial.number}: {card.get('name', spec.model)}"
-        card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": _safe_url(self.store.url)}
+        card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": safe_url(self.store.url)}
         training.save_model(result.model, card, model_dir)
         trial.set_user_attr("model_dir", str(model_dir))
         trial.set_user_attr("status", "done")
@@ -206,16 +206,6 @@ def _launcher_log(settings: Settings, pid: int) -> str | None:
     """The log file named in the pid file that `sweeps.ensure_workers` wrote for us, if any."""
     info = next((w for w in workers_alive(settings) if w.pid == pid), None)
     return info.log if info else None
-
-
-def _safe_url(url: str) -> str:
-    """The storage URL without a password."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(storage)"
 
 
 class Worker:
@@ -244,14 +234,15 @@ class Worker:
         self._objectives: dict[str, tuple[optuna.Study, _RunTrial]] = {}
         self._splits: dict = {}
         self._last_touch = 0.0
+        self._current: str | None = None
         self._log_path = _launcher_log(settings, self.pid)
 
     # -- liveness file (sweeps.workers_alive reads it)
 
     def touch(self, current: str | None = None, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self._last_touch > 5:
-            self._last_touch = now
+        if force or current != self._current or now - self._last_touch > 5:
+            self._last_touch, self._current = now, current
             write_worker_file(self.settings, self.pid, self.url, current=current, started=self.started,
                               log=self._log_path)
 
@@ -270,8 +261,8 @@ class Worker:
             spec = SweepSpec.from_dict(attrs[STUDY_ATTR]["spec"])
             study = optuna.load_study(study_name=name, storage=self.store, sampler=_sampler(spec),
                                       pruner=_pruner(spec))
-            self._objectives[name] = (study, _RunTrial(self.store, name, spec, self.settings, self._splits,
-                                                       self.log, self.touch))
+            objective = _RunTrial(self.store, name, spec, self.settings, self._splits, self.touch)
+            self._objectives[name] = (study, objective)
         return self._objectives[name]
 
     def _scan(self) -> tuple[str | None, bool]:
@@ -329,7 +320,7 @@ class Worker:
         done = 0
         idle_since: float | None = None
         self.touch(force=True)
-        self.log(f"worker {socket.gethostname()}:{self.pid} serving {_safe_url(self.url)}"
+        self.log(f"worker {socket.gethostname()}:{self.pid} serving {safe_url(self.url)}"
                  + (f" sweep {self.only}" if self.only else ""))
         try:
             while True:

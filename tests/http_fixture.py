@@ -83,7 +83,8 @@ class QuickDrawServer:
         self.httpd.mode = mode
         self.httpd.drop_after = None
         self.httpd.requests = []
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        serve = lambda: self.httpd.serve_forever(poll_interval=0.05)  # noqa: E731
+        self.thread = threading.Thread(target=serve, daemon=True)
 
     @property
     def base_url(self) -> str:

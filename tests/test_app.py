@@ -178,6 +178,58 @@ def test_a_corrupt_promoted_model_is_explained_not_raised(app_env):
 # ---------------------------------------------------------------- sidebar and Explore
 
 
+@pytest.fixture
+def bucket_server(tmp_path, monkeypatch):
+    """A local bucket with 12 synthetic drawings per QuickDraw-10 class; the app downloads from it."""
+    import json
+
+    from conftest import synthetic_records
+    from http_fixture import QuickDrawServer
+    from sketchlab import download
+    from sketchlab.categories import QUICKDRAW_10
+
+    folder = tmp_path / "bucket" / "full" / "simplified"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(QUICKDRAW_10):
+        lines = "".join(json.dumps(r) + "\n" for r in synthetic_records(name, i % 4, 12))
+        (folder / f"{name}.ndjson").write_text(lines)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with QuickDrawServer(tmp_path / "bucket") as server:
+        monkeypatch.setattr(download, "DEFAULT_BASE_URL", f"{server.base_url}/full")
+        yield server
+
+
+@pytest.mark.slow
+def test_sidebar_downloads_quickdraw10_when_there_is_no_data(app_env, bucket_server, monkeypatch, tmp_path):
+    from sketchlab.categories import QUICKDRAW_10
+    from sketchlab.dataset import scan_data_dir
+
+    data = tmp_path / "downloaded"
+    monkeypatch.setenv("SKETCHLAB_DATA", str(data))
+    at = new_app()
+    assert "no Quick Draw files" in texts(at.sidebar.warning)
+    at.sidebar.number_input(key="download_per_class").set_value(100)
+    at.sidebar.button(key="download_button").click().run()
+    assert_clean(at)
+    assert sorted(scan_data_dir(data)) == sorted(QUICKDRAW_10)
+    assert len(bucket_server.requests) >= 10
+    assert "10 classes, 120 drawings" in texts(at.sidebar.success)
+
+
+@pytest.mark.slow
+def test_a_failed_download_is_explained(app_env, monkeypatch, tmp_path):
+    from http_fixture import closed_port
+    from sketchlab import download
+
+    monkeypatch.setattr(download, "DEFAULT_BASE_URL", f"http://127.0.0.1:{closed_port()}/full")
+    monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "nothing"))
+    at = new_app()
+    at.sidebar.button(key="download_button").click().run()
+    assert_clean(at)
+    assert "Could not download the data" in texts(at.sidebar.error)
+
+
 def test_sidebar_shows_data_status_and_models(app_env):
     at = new_app()
     assert_clean(at)
@@ -188,22 +240,18 @@ def test_sidebar_shows_data_status_and_models(app_env):
 
 def test_no_data_is_a_message_not_an_exception(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "empty"))
-    at = new_app()
+    at = new_app("app_pages/explore.py")
     assert_clean(at)
-    # AppTest drops the main script's own elements (the sidebar) after switch_page, so the
-    # sidebar is checked on the default page.
     assert "no Quick Draw files" in texts(at.sidebar.warning)
     assert at.sidebar.button(key="download_button")
-    at = new_app("pages/explore.py")
-    assert_clean(at)
     assert "no data to explore" in texts(at.info) and "sketchlab data download" in texts(at.info)
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     assert_clean(at)
     assert "Training needs data" in texts(at.info)
 
 
 def test_explore_renders_per_class_plots_and_a_models_mistakes(app_env):
-    at = new_app("pages/explore.py")
+    at = new_app("app_pages/explore.py")
     assert_clean(at)
     assert at.multiselect(key="explore_classes").value == ["apple", "anvil", "airplane"]
     assert len(at.tabs) == 3
@@ -229,7 +277,7 @@ def test_explore_renders_per_class_plots_and_a_models_mistakes(app_env):
 def test_train_form_rejects_bad_values_next_to_the_fields(app_env):
     from sketchlab import sweeps
 
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     assert_clean(at)
     at.text_input(key="train_base_lr").input("0")
     at.text_input(key="train_values_batch").input("0, 32")
@@ -250,7 +298,7 @@ def test_train_form_rejects_bad_values_next_to_the_fields(app_env):
 
 
 def test_seed_preset_fills_the_form(app_env):
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     assert at.text_input(key="train_values_lr").value == "0.0001, 0.01, 0.5, 1"
     assert at.text_input(key="train_values_batch").value == "8, 32, 512, 4096"
     assert at.multiselect(key="train_values_optimizer").value == ["Adadelta", "Adam", "SGD"]
@@ -278,7 +326,7 @@ def _stop_workers(settings, names):
 def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env):
     from sketchlab import registry, sweeps
 
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     at.multiselect(key="train_values_optimizer").set_value([])
     at.text_input(key="train_values_batch").input("")
     at.text_input(key="train_values_lr").input("0.05, 0.5")
@@ -303,7 +351,7 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
         assert any("Comparison" in s.value for s in at.subheader)
 
         # a fresh session (a page reload) finds the same sweep from the URL
-        reload = new_app("pages/train.py")
+        reload = new_app("app_pages/train.py")
         assert reload.selectbox(key="train_sweep").value == names[0]
 
         at.button(key="train_promote").click().run()
@@ -326,7 +374,7 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
 def test_cancel_a_sweep_from_the_page(app_env):
     from sketchlab import sweeps
 
-    at = new_app("pages/train.py")
+    at = new_app("app_pages/train.py")
     at.text_input(key="train_base_epochs").input("50")
     at.text_input(key="train_values_batch").input("")
     at.text_input(key="train_values_lr").input("")

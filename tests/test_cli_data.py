@@ -38,9 +38,9 @@ def test_module_entry_point_lists_classes(tiny_data_dir, tmp_path):
 def test_info_lists_classes_and_counts(sketchlab_env, capsys):
     assert main(["data", "info"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-            ("apple", "anvil", "airplane", "banana")}
-    assert rows == {c: ["30", "0", "0"] for c in ("apple", "anvil", "airplane", "banana")}
+    classes = ("apple", "anvil", "airplane", "banana")
+    rows = {words[0]: words[1:] for words in map(str.split, out.splitlines()) if words and words[0] in classes}
+    assert rows == {c: ["30", "0", "0"] for c in classes}
     assert "4 classes; 120 simplified, 0 raw, 0 bitmaps" in out
 
 
@@ -100,9 +100,10 @@ def test_download_against_a_local_server(tmp_path, capsys, no_proxy):
 
 def test_download_offline_and_unknown_class(tmp_path, capsys, no_proxy):
     url = f"http://127.0.0.1:{closed_port()}/full"
-    assert main(["--data-dir", str(tmp_path), "data", "download", "apple", "--per-class", "3", "--base-url", url]) == 2
+    place = ["--data-dir", str(tmp_path)]
+    assert main([*place, "data", "download", "apple", "--per-class", "3", "--base-url", url]) == 2
     err = capsys.readouterr().err
     assert "cannot reach" in err and "offline" in err
-    assert main(["--data-dir", str(tmp_path), "data", "download", "apple", "snakes", "--base-url", url]) == 2
+    assert main([*place, "data", "download", "apple", "snakes", "--base-url", url]) == 2
     assert "unknown Quick, Draw! category 'snakes'" in capsys.readouterr().err
-    assert main(["--data-dir", str(tmp_path), "data", "download", "--per-class", "0", "--base-url", url]) == 2
+    assert main([*place, "data", "download", "--per-class", "0", "--base-url", url]) == 2

@@ -41,7 +41,8 @@ def test_scan_finds_every_layout(tmp_path):
     root = tmp_path / "quickdraw"  # a folder whose own name contains "raw" must not make files raw
     write_ndjson(root / "apple.ndjson", synthetic_records("apple", 0, 3))
     write_ndjson(root / "raw_ndjson" / "apple.ndjson", synthetic_records("apple", 0, 3, raw=True))
-    write_ndjson(root / "simplified_ndjson" / "the eiffel tower.ndjson", synthetic_records("The Eiffel Tower", 1, 3))
+    tower = synthetic_records("The Eiffel Tower", 1, 3)
+    write_ndjson(root / "simplified_ndjson" / "the eiffel tower.ndjson", tower)
     (root / "train_simplified").mkdir()
     (root / "train_simplified" / "banana.csv").write_text("countrycode,drawing,key_id,recognized,timestamp,word\n")
     (root / "numpy_bitmap").mkdir()

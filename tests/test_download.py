@@ -14,6 +14,7 @@ import requests
 
 from conftest import synthetic_records
 from http_fixture import QuickDrawServer, closed_port
+from sketchlab.dataset import scan_data_dir
 from sketchlab.download import DownloadError, class_url, download_class, download_classes, local_path
 from sketchlab.formats import read_drawings
 
@@ -68,10 +69,12 @@ def test_first_n_drawings_exactly(bucket, session, tmp_path, mode):
         path = download_class("apple", tmp_path / "data", max_drawings=60, base_url=srv.base_url + "/full",
                               session=session)
         ranges = [r for _, r in srv.requests]
-    assert path == local_path(tmp_path / "data", "apple") == tmp_path / "data" / "simplified_ndjson" / "apple.ndjson"
+    assert path == local_path(tmp_path / "data", "apple")
+    assert path == tmp_path / "data" / "simplified_ndjson" / "apple.ndjson"
     assert path.read_bytes() == b"".join(source_lines[:60])  # the cut last line is dropped
     drawings, report = read_drawings(path)
     assert len(drawings) == 60 and report.n_bad == 0
+    assert scan_data_dir(tmp_path / "data")["apple"].simplified == [path]  # where the builder looks
     assert not path.with_name("apple.ndjson.part").exists()
     if mode == "range":
         # Growing ranges: the first guess (~600 bytes a line) falls short of these long lines.
@@ -201,4 +204,15 @@ def test_data_dir_that_cannot_be_created(server, session, tmp_path):
     with pytest.raises(DownloadError, match="cannot create .*SKETCHLAB_DATA"):
         download_class("apple", blocker / "data", max_drawings=2, base_url=server.base_url + "/full",
                        session=session)
+    assert server.requests == []
+
+
+def test_two_downloads_of_one_class_do_not_mix(server, session, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    part = local_path(tmp_path, "apple").with_name("apple.ndjson.part")
+    part.parent.mkdir(parents=True)
+    with open(part, "a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(DownloadError, match="another download is writing"):
+            download_class("apple", tmp_path, max_drawings=3, base_url=server.base_url + "/full", session=session)
     assert server.requests == []

@@ -12,7 +12,8 @@ from sketchlab.raster import rasterize_drawing, rasterize_strokes
 
 
 def _raw_drawings(n=40, seed=0):
-    return [strokes_from_lists(r["drawing"]) for k in range(4) for r in synthetic_records("x", k, n // 4, seed, raw=True)]
+    records = [r for kind in range(4) for r in synthetic_records("x", kind, n // 4, seed, raw=True)]
+    return [strokes_from_lists(r["drawing"]) for r in records]
 
 
 # ---------------------------------------------------------------- normalization
@@ -78,6 +79,7 @@ def test_batching_threads_and_inputs_do_not_change_pixels():
     one_by_one = np.stack([rasterize_drawing(d) for d in drawings[:40]])
     assert np.array_equal(batched[:40], one_by_one)  # a drawing's pixels do not depend on its neighbours
     assert np.array_equal(rasterize_strokes(drawings, workers=2), batched)
+    assert np.array_equal(rasterize_strokes(d for d in drawings), batched)  # a generator, drawn while read
     as_lists = [[s.astype(int).tolist() for s in d] for d in drawings[:20]]
     with_times = [[np.column_stack([s, np.arange(len(s))]) for s in d] for d in drawings[:20]]
     assert np.array_equal(rasterize_strokes([[np.asarray(s) for s in d] for d in as_lists]), batched[:20])

@@ -163,6 +163,7 @@ def test_bar_figure_single_and_grouped():
     assert len(single.data) == 1 and list(single.data[0].x) == ["a", "b"]
     grouped = plots.bar_figure({"strokes": {"a": 1}, "bitmaps": {"a": 5}}, log=True)
     assert [t.name for t in grouped.data] == ["strokes", "bitmaps"] and grouped.layout.yaxis.type == "log"
+    assert single.layout.yaxis.type is None
 
 
 def _run(number, params, history, group=None, state="done"):
@@ -197,6 +198,7 @@ def test_comparison_groups_one_at_a_time_and_grid():
     assert groups["batch_size"]["8"] == [(1, pytest.approx(0.4)), (2, pytest.approx(0.4))]
     fig = plots.param_comparison_figure(groups)
     assert {t.legendgroup for t in fig.data} == {"optimizer", "batch_size"}
+    assert [t.name for t in fig.data if t.legendgroup == "optimizer"] == ["SGD", "Adam"]
     assert plots.run_label(grid[1], plots.varied_keys(grid)) == "#1 optimizer=SGD, batch_size=32"
     assert plots.run_label(one[2], ["optimizer"]) == "#2 learning_rate=0.5"
 

@@ -300,3 +300,54 @@ def test_cli_evaluate_a_saved_model(sketchlab_env, tmp_path, capsys):
     assert main(["evaluate", "--model-dir", str(out)]) == 0
     text = capsys.readouterr().out
     assert "top-1" in text and "confusion matrix" in text and "24 drawings" in text
+
+
+@pytest.mark.slow
+def test_cli_train_downloads_first_then_trains(tmp_path, monkeypatch, capsys):
+    from http_fixture import QuickDrawServer
+
+    bucket = tmp_path / "bucket"
+    for kind, word in enumerate(("apple", "anvil")):
+        write_ndjson(bucket / "simplified" / f"{word}.ndjson", synthetic_records(word, kind, 40))
+    data_dir = tmp_path / "empty-data"
+    monkeypatch.setenv("SKETCHLAB_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    with QuickDrawServer(bucket) as server:
+        code = main(["--data-dir", str(data_dir), "train", "--download", "25", "--base-url", server.base_url,
+                     "--classes", "apple,anvil", "--epochs", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    assert sorted(p.name for p in (data_dir / "simplified_ndjson").iterdir()) == ["anvil.ndjson", "apple.ndjson"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["per_class_counts"] == {"apple": 25, "anvil": 25}
+    assert card["data"]["n_train"] + card["data"]["n_val"] == 50
+
+
+def test_cli_train_download_offline_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from http_fixture import closed_port
+
+    monkeypatch.setenv("SKETCHLAB_HOME", str(tmp_path / "home"))
+    code = main(["--data-dir", str(tmp_path / "d"), "train", "--download", "5", "--classes", "apple,anvil",
+                 "--base-url", f"http://127.0.0.1:{closed_port()}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_cli_evaluate_kfold_table_and_train_with_kfold_on_the_card(sketchlab_env, tmp_path, capsys):
+    classes = ",".join(SYNTHETIC_CLASSES)
+    report = tmp_path / "kfold.json"
+    assert main(["evaluate", "--models", "mlp,baseline", "--classes", classes, "--folds", "2", "--repeats", "1",
+                 "--epochs", "1", "--json", str(report)]) == 0
+    text = capsys.readouterr().out
+    assert "2-fold x 1 repeats" in text and "mlp" in text and "baseline" in text
+    assert json.loads(report.read_text())["n_drawings"] == 120
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--classes", classes, "--epochs", "1", "--all-data", "--unbalanced",
+                 "--kfold", "2", "--kfold-repeats", "1", "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["n_train"] == 120 and card["data"]["n_val"] == 0 and card["val_accuracy"] is None
+    assert card["kfold"]["folds"] == 2 and card["kfold"]["repeats"] == 1 and 0 <= card["kfold"]["top1_mean"] <= 1
+    assert "k-fold top-1" in capsys.readouterr().out
+    assert main(["evaluate", "--models", "resnet"]) == 2

@@ -72,7 +72,8 @@ def test_grid_random_and_tpe_expand_to_the_right_runs():
     combos = {(p["optimizer"], p["learning_rate"]) for p, _ in expand_runs(grid)}
     assert len(combos) == 6 and all(p["batch_size"] == 8 for p, _ in expand_runs(grid))
 
-    rnd = tiny_spec(mode="random", n_trials=5, values={"learning_rate": [0.1, 0.01, 0.001], "batch_size": [8, 16]})
+    rnd = tiny_spec(mode="random", n_trials=5,
+                    values={"learning_rate": [0.1, 0.01, 0.001], "batch_size": [8, 16]})
     a, b = expand_runs(rnd), expand_runs(rnd)
     assert a == b and len(a) == 5  # drawn from the seed, so the queue is reproducible
     assert all(p["learning_rate"] in (0.1, 0.01, 0.001) and p["batch_size"] in (8, 16) for p, _ in a)
@@ -110,7 +111,8 @@ def test_spec_round_trips_through_a_dict():
         ({"mode": "bayes"}, "mode", "unknown mode"),
         ({"mode": "tpe", "n_trials": None}, "n_trials", "number of runs"),
         ({"mode": "random", "n_trials": 1000}, "n_trials", "limit"),
-        ({"mode": "grid", "values": {"learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5], "batch_size": [8, 16, 32, 64, 128]}},
+        ({"mode": "grid",
+          "values": {"learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5], "batch_size": [8, 16, 32, 64, 128]}},
          "runs", "25 runs is above the limit of 20"),
         ({"name": "../etc"}, "name", "letters"),
     ],
@@ -230,6 +232,24 @@ def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
     rows = list(csv.DictReader(out.open()))
     assert [r["state"] for r in rows] == ["done", "done", "done", "diverged", "pruned"]
     assert rows[0]["epochs_done"] == "3" and rows[0]["model_dir"] == runs[0].model_dir
+
+
+@pytest.mark.slow
+def test_tpe_search_picks_values_from_the_lists_when_runs_start(settings):
+    from sketchlab.worker import run_worker
+
+    values = {"learning_rate": [0.003, 0.01, 0.03], "batch_size": [8, 16]}
+    spec = tiny_spec(mode="tpe", n_trials=3, values=values, augment=False,
+                     base={"optimizer": "Adam", "epochs": 1})
+    name = launch_sweep(spec, settings, start_worker=False)
+    assert [r.params for r in sweep_runs(settings, name)] == [{}, {}, {}]
+    run_worker(settings, study=name)
+    runs = sweep_runs(settings, name)
+    assert [r.state for r in runs] == ["done"] * 3
+    for r in runs:
+        assert r.params["learning_rate"] in values["learning_rate"]
+        assert r.params["batch_size"] in values["batch_size"]
+        assert (r.params["optimizer"], r.params["epochs"], r.epochs_done) == ("Adam", 1, 1)
 
 
 @pytest.mark.slow

@@ -148,12 +148,15 @@ def test_diverging_learning_rate_ends_as_diverged_with_history(split):
 @pytest.mark.slow
 def test_same_seed_same_history_other_seed_differs(split):
     def losses(seed, augment=False):
-        return [(m.loss, m.val_loss) for m in train_run(tiny_config(seed=seed, augment=augment), split).history]
+        run = train_run(tiny_config(seed=seed, augment=augment, epochs=2), split)
+        return [(m.loss, m.val_loss) for m in run.history]
 
-    assert losses(3) == losses(3)
-    assert losses(3) != losses(4)
-    assert losses(3, augment=True) == losses(3, augment=True)
-    assert losses(3, augment=True) != losses(3)
+    plain = losses(3)
+    assert losses(3) == plain
+    assert losses(4) != plain
+    augmented = losses(3, augment=True)
+    assert losses(3, augment=True) == augmented
+    assert augmented != plain
 
 
 @pytest.mark.slow
@@ -189,14 +192,13 @@ def test_early_stopping_restores_the_best_epoch(split):
 
 @pytest.fixture
 def trained(split):
-    return train_run(tiny_config(model="cnn", epochs=1), split)
+    return train_run(tiny_config(epochs=1), split)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "strong"])
-def test_save_load_round_trip_gives_identical_outputs(tmp_path, split, kind):
-    result = train_run(tiny_config(model=kind, epochs=1), split)
-    out = save_model(result.model, result.card, tmp_path / kind)
+def test_save_load_round_trip_gives_identical_outputs(tmp_path, split):
+    result = train_run(tiny_config(model="mlp", epochs=1), split)
+    out = save_model(result.model, result.card, tmp_path / "mlp")
     assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.keras"]
     model, card = load_model(out)
     assert card == json.loads(json.dumps(result.card))
@@ -204,10 +206,26 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path, split, kind):
     # A .keras path works too, with the card beside it.
     model2, _ = load_model(out / "model.keras")
     assert np.array_equal(predict_proba(model2, split.X_val[:3]), predict_proba(model, split.X_val[:3]))
-    # No optimizer state: the file holds little more than the weights.
+    # Adam's state (2 values per weight) is not saved: the file holds little more than the weights.
+    with zipfile.ZipFile(out / "model.keras") as z:
+        assert z.getinfo("model.weights.h5").file_size < 1.5 * 4 * model.count_params() + 100_000
+
+
+@pytest.mark.parametrize("kind", ["cnn", "strong"])
+def test_cnns_round_trip_with_every_weight(tmp_path, split, kind):
+    # Random values in every weight, batch-norm statistics included, and no optimizer state saved.
+    from sketchlab.models import build_model
+
+    model = build_model(kind, 4)
+    rng = np.random.default_rng(0)
+    # 1-D weights (biases, batch-norm scales and statistics) around 1, so variances stay positive.
+    model.set_weights([(rng.normal(0, 0.3, w.shape) + (w.ndim == 1)).astype(w.dtype) for w in model.get_weights()])
+    out = save_model(model, {"classes": list(SYNTHETIC_CLASSES), "kind": kind}, tmp_path / kind)
+    loaded, _ = load_model(out)
+    assert np.array_equal(predict_proba(loaded, split.X_val), predict_proba(model, split.X_val))
     with zipfile.ZipFile(out / "model.keras") as z:
         weights = z.getinfo("model.weights.h5").file_size
-    assert weights < 1.5 * 4 * model.count_params() + 100_000
+    assert weights < 1.5 * 4 * model.count_params() + 100_000  # the weights, no optimizer state
 
 
 @pytest.mark.slow
@@ -261,3 +279,19 @@ def test_bad_model_files_raise_model_load_error(tmp_path, trained):
         with pytest.raises(ModelLoadError) as err:
             load_model(d)
         assert str(d) in str(err.value), what
+
+
+@pytest.mark.slow
+def test_seed_000_learning_rate_1_fails_to_converge_on_real_data(real_data):
+    # Seed 000's preset with lr = 1: the MLP's ReLUs die and its loss sticks at ln(10).
+    config = RunConfig(model="mlp", optimizer="SGD", learning_rate=1.0, batch_size=32, epochs=25, augment=False)
+    result = train_run(config, prepare_split(real_data, config))
+    assert result.status == "diverged", [m.loss for m in result.history]
+    assert "collapsed" in result.detail and result.card["status_detail"] == result.detail
+    assert result.history and result.card["val_accuracy"] is None
+
+
+@pytest.mark.slow
+def test_a_slow_but_healthy_run_is_not_called_diverged(split):
+    result = train_run(tiny_config(optimizer="Adadelta", learning_rate=1e-3, epochs=4), split)
+    assert result.status == "done" and result.detail == ""

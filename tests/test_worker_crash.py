@@ -26,8 +26,8 @@ from sketchlab.sweeps import (
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
-# An epoch on the tiny data takes ~0.2-0.3 s, so a 30-epoch run lasts several seconds.
-LONG_RUN = {"optimizer": "Adam", "learning_rate": 0.005, "batch_size": 8, "epochs": 30}
+# An epoch on the tiny data takes ~0.2-0.3 s, so a 20-epoch run lasts several seconds.
+LONG_RUN = {"optimizer": "Adam", "learning_rate": 0.005, "batch_size": 8, "epochs": 20}
 
 
 @pytest.fixture
@@ -117,22 +117,25 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
 
 @pytest.mark.slow
 def test_detached_worker_live_metrics_and_cancel_within_an_epoch(settings, processes):
-    spec = SweepSpec(model="mlp", base=LONG_RUN, values={"learning_rate": [0.005, 0.01]}, classes=TINY_CLASSES,
-                     augment=False)
+    spec = SweepSpec(model="mlp", base=LONG_RUN, values={"learning_rate": [0.005, 0.01]},
+                     classes=TINY_CLASSES, augment=False)
     name = launch_sweep(spec, settings)  # starts a detached worker, as the Train page does
     (worker,) = workers_alive(settings)
     assert worker.storage == settings.sweep_storage and Path(worker.log).is_file()
     assert ensure_workers(settings, 1) == []  # one is alive: no second one
 
     # Live metrics: the running run's history grows while it trains.
-    live = wait_for(lambda: (r := sweep_runs(settings, name)[0]).state == "running" and r.epochs_done >= 2 and r,
-                    120, "run 0 to report two epochs")
+    def run0(state, min_epochs=0):
+        r = sweep_runs(settings, name)[0]
+        return r.state == state and r.epochs_done >= min_epochs and r
+
+    live = wait_for(lambda: run0("running", 2), 120, "run 0 to report two epochs")
     assert all(h["val_accuracy"] is not None for h in live.history)
     cancel_run(settings, name, 0)
     at_cancel = sweep_runs(settings, name)[0].epochs_done
-    run0 = wait_for(lambda: (r := sweep_runs(settings, name)[0]).state == "cancelled" and r, 30, "run 0 to stop")
-    assert run0.epochs_done <= at_cancel + 1  # it noticed within one epoch
-    assert run0.epochs_done < LONG_RUN["epochs"] and run0.model_dir is None
+    stopped = wait_for(lambda: run0("cancelled"), 30, "run 0 to stop")
+    assert stopped.epochs_done <= at_cancel + 1  # it noticed within one epoch
+    assert stopped.epochs_done < LONG_RUN["epochs"] and stopped.model_dir is None
 
     wait_for(lambda: sweep_runs(settings, name)[1].state == "running", 60, "run 1 to start")
     assert cancel_sweep(settings, name) == 1

@@ -3,7 +3,7 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from pages.common import explained, predictor_for, settings
+from app_pages.common import explained, predictor_for, settings, sidebar
 from sketchlab import plots, registry
 from sketchlab.canvas import strokes_from_canvas
 
@@ -11,6 +11,7 @@ CANVAS_SIZE = 400
 BAR_COLORS = ("#1f77b4", "#e4572e", "#2a9d8f", "#8d6cab")
 
 s = settings()
+sidebar(s)
 st.title("Draw")
 
 models = registry.active_models(s)

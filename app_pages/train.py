@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from pages.common import data_overview, explained, settings
+from app_pages.common import data_overview, explained, settings, sidebar
 from sketchlab import plots, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS, OPTIMIZERS
@@ -23,6 +23,7 @@ MODE_LABELS = {
 }
 
 s = settings()
+sidebar(s)
 st.title("Train")
 
 
@@ -223,7 +224,7 @@ def show_sweep(name: str) -> None:
         st.dataframe(
             table.style.apply(_highlight_best(summary.best_run), axis=1).format(
                 {"val acc (last)": "{:.3f}", "val acc (best)": "{:.3f}", "seconds": "{:.1f}"}, na_rep="–"),
-            hide_index=True, key="train_runs_table",
+            hide_index=True, key="train_runs_table", height=min(600, 36 * (len(table) + 1) + 4),
         )
         curves = {plots.run_label(r, keys): plots.val_curve(r) for r in runs}
         best_label = next((plots.run_label(r, keys) for r in runs if r.number == summary.best_run), None)

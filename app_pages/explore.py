@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import data_overview, explained, keras_model, settings
+from app_pages.common import data_overview, explained, keras_model, settings, sidebar
 from sketchlab import explore, plots, registry
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.dataset import no_data_message
@@ -11,6 +11,7 @@ from sketchlab.dataset import no_data_message
 NO_BAR = {"displayModeBar": False}
 
 s = settings()
+sidebar(s)
 st.title("Explore")
 
 overview = data_overview(s)
@@ -87,7 +88,7 @@ for tab, name in zip(st.tabs(picked), picked):
             cols = st.columns(3)
             for j, i in enumerate(idx):
                 d = sample.drawings[i]
-                title = f"{d.n_strokes} strokes · {d.countrycode or '?'} · {'recognized' if d.recognized else 'not recognized'}"
+                title = f"{d.n_strokes} stroke{'s' if d.n_strokes != 1 else ''} · {d.countrycode or '?'} · {'recognized' if d.recognized else 'not recognized'}"
                 cols[j % 3].plotly_chart(plots.drawing_figure(d.strokes, title=title, replay=replay, height=230),
                                          key=f"explore_drawing_{name}_{j}", config=NO_BAR)
         else:

@@ -23,22 +23,11 @@ def settings() -> Settings:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for people: shown in words, never as a traceback."""
-    errors: list[type[BaseException]] = [
-        NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, ValueError, OSError,
-    ]
-    try:  # TEMP until download.py and sweeps.py land
-        from sketchlab.download import DownloadError
+    from sketchlab.download import DownloadError
+    from sketchlab.sweeps import SweepError  # SweepValidationError is one
 
-        errors.append(DownloadError)
-    except ImportError:
-        pass
-    try:
-        from sketchlab.sweeps import SweepValidationError
-
-        errors.append(SweepValidationError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError, SweepError,
+            ValueError, OSError)
 
 
 @contextmanager
@@ -91,17 +80,23 @@ def keras_model(info: registry.ModelInfo):
 
 
 def _download(s: Settings, per_class: int) -> None:
+    """QuickDraw-10's first `per_class` drawings per class, with one progress bar over all files."""
+    from sketchlab import download
     from sketchlab.categories import QUICKDRAW_10
-    from sketchlab.download import download_classes
 
     bar = st.progress(0.0, text="Starting the download…")
+    n = len(QUICKDRAW_10)
+    try:
+        for i, name in enumerate(QUICKDRAW_10):
+            def progress(done, total, message, i=i, name=name):
+                share = min(1.0, done / total) if total else 0.0
+                bar.progress((i + share) / n, text=f"{name} ({i + 1}/{n}): {message}")
 
-    def progress(done, total, message=""):
-        bar.progress(min(1.0, done / total) if total else 0.0, text=message or f"{done} of {total}")
-
-    download_classes(list(QUICKDRAW_10), s.data_dir, max_drawings=per_class, progress=progress)
-    bar.progress(1.0, text="Download finished")
-    _overview.clear()
+            download.download_class(name, s.data_dir, max_drawings=per_class, progress=progress,
+                                    base_url=download.DEFAULT_BASE_URL)
+    finally:
+        _overview.clear()  # whatever arrived counts, even if a later class failed
+    bar.progress(1.0, text=f"Downloaded {n} classes")
 
 
 def sidebar(s: Settings) -> None:

@@ -1,0 +1,135 @@
+"""Repeated stratified k-fold: folds that never leak, a well-formed table, and the shipped models."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from sketchlab import evaluate
+from sketchlab.categories import QUICKDRAW_10
+from sketchlab.evaluate import evaluate_kfold, kfold_splits, load_eval_data, topk_hits
+
+from sketchlab.settings import REPO_MODELS_DIR
+
+
+def test_kfold_splits_are_disjoint_stratified_and_cover_every_row_once_per_repeat():
+    labels = np.repeat(np.arange(4), [30, 12, 9, 20])
+    splits = kfold_splits(labels, folds=3, repeats=2, seed=5)
+    assert len(splits) == 6
+    for r in range(2):
+        tested = np.concatenate([test for _, test in splits[3 * r : 3 * r + 3]])
+        assert sorted(tested.tolist()) == list(range(len(labels)))
+    for train, test in splits:
+        assert not set(train) & set(test)
+        assert len(train) + len(test) == len(labels)
+        # Stratified: every class is in every test fold in about its share.
+        assert np.bincount(labels[test], minlength=4).min() >= 3
+    assert kfold_splits(labels, 3, 2, seed=5)[0][1].tolist() == splits[0][1].tolist()
+
+
+def test_kfold_splits_refuse_impossible_requests():
+    labels = np.repeat(np.arange(3), [10, 10, 2])
+    with pytest.raises(ValueError, match="at least 3 drawings per class"):
+        kfold_splits(labels, folds=3)
+    with pytest.raises(ValueError, match="folds >= 2"):
+        kfold_splits(labels, folds=1)
+
+
+def test_topk_hits():
+    probs = np.array([[0.5, 0.3, 0.2, 0.0], [0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.4, 0.1]])
+    y = np.array([1, 0, 2])
+    assert topk_hits(probs, y, 1).tolist() == [False, False, True]
+    assert topk_hits(probs, y, 3).tolist() == [True, False, True]
+    assert topk_hits(probs[:, :2], np.array([1, 0, 1]), 3).all()  # k above the class count: every class
+
+
+def test_unknown_model_name_is_refused(tiny_data_dir):
+    data = load_eval_data(tiny_data_dir, ("apple", "anvil"))
+    with pytest.raises(ValueError, match="unknown model"):
+        evaluate_kfold(data, models=("mlp", "resnet"), folds=2, repeats=1)
+
+
+@pytest.mark.slow
+def test_tiny_kfold_table_and_no_leak(tiny_data_dir, monkeypatch):
+    classes = ("apple", "anvil", "airplane", "banana")
+    data = load_eval_data(tiny_data_dir, classes)
+    strokes = [d.strokes for d in data.drawings]
+    splits = kfold_splits(data.labels, folds=2, repeats=1, seed=3)
+
+    # Record what each model is trained on, by the identity of the rows' stroke lists and pixels.
+    seen_networks, seen_baseline = [], []
+    real_train_run, real_fit_baseline = evaluate.train_run, evaluate._fit_baseline
+
+    def spy_train_run(config, split, *a, **kw):
+        seen_networks.append((config.model, {id(s) for s in split.train_strokes}, split.X_train.copy()))
+        return real_train_run(config, split, *a, **kw)
+
+    def spy_fit_baseline(X_train, y_train, seed):
+        seen_baseline.append(X_train.copy())
+        return real_fit_baseline(X_train, y_train, seed)
+
+    monkeypatch.setattr(evaluate, "train_run", spy_train_run)
+    monkeypatch.setattr(evaluate, "_fit_baseline", spy_fit_baseline)
+    progress = []
+    report = evaluate_kfold(
+        data, folds=2, repeats=1, seed=3, epochs=2, on_progress=lambda *a: progress.append(a)
+    )
+
+    assert list(report.scores) == ["mlp", "cnn", "strong", "baseline"]
+    assert report.n_drawings == len(data.labels) == 120
+    assert [p[:2] for p in progress] == [(i, 8) for i in range(1, 9)]
+    for s in report.scores.values():
+        assert len(s.top1) == len(s.top3) == 2
+        assert all(0.0 <= v <= 1.0 for v in s.top1 + s.top3)
+        assert all(t3 >= t1 for t1, t3 in zip(s.top1, s.top3))
+    entry = report.kfold_entry("cnn")
+    assert set(entry) == {"top1_mean", "top1_std", "top3_mean", "top3_std", "folds", "repeats", "n_drawings"}
+    assert entry["folds"] == 2 and entry["repeats"] == 1 and entry["n_drawings"] == 120
+    json.dumps(report.to_dict())  # plain data all the way down
+    table = report.table().splitlines()
+    assert len(table) == 2 + 4 and table[2].startswith("mlp")
+
+    # Every fold trained every network on its training rows only, augmentation included.
+    assert [m for m, _, _ in seen_networks] == ["mlp", "cnn", "strong"] * 2
+    for fold, (train, test) in enumerate(splits):
+        for model, ids, X_train in seen_networks[3 * fold : 3 * fold + 3]:
+            assert ids == {id(strokes[r]) for r in train}
+            assert not ids & {id(strokes[r]) for r in test}
+            assert len(X_train) == len(train)
+        assert len(seen_baseline[fold]) == len(train)
+
+
+def test_accuracy_benchmark_says_when_data_is_missing(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_MODELS_DIR.parent / "benchmarks"))
+    import accuracy
+
+    assert accuracy.main(["--data-dir", str(tmp_path / "nothing-here")]) == 2
+    err = capsys.readouterr().err
+    assert "no Quick Draw files" in err and "nothing-here" in err
+    sys.modules.pop("accuracy", None)
+
+
+@pytest.mark.slow
+def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
+    """A sanity check, not an accuracy claim: the shipped models were trained on these drawings.
+
+    The accuracy figures are the cards' `kfold` entries (benchmarks/accuracy.py).
+    """
+    from sketchlab.raster import rasterize_strokes
+    from sketchlab.training import load_model, predict_proba
+
+    data = load_eval_data(real_data, QUICKDRAW_10)
+    X = rasterize_strokes([d.strokes for d in data.drawings]).reshape(-1, 784).astype(np.float32) / 255.0
+    for kind in ("mlp", "cnn"):
+        model, card = load_model(REPO_MODELS_DIR / kind)
+        assert card["classes"] == list(QUICKDRAW_10)
+        assert card["kind"] == kind and card["status"] == "done"
+        # The card states exactly what it was trained on: every real drawing, counted per class.
+        assert card["data"]["per_class_counts"] == data.counts()
+        assert card["data"]["n_train"] == len(data.labels)
+        k = card["kfold"]
+        assert k["n_drawings"] == len(data.labels) and k["folds"] >= 2
+        assert 0.0 <= k["top1_mean"] <= k["top3_mean"] <= 1.0
+        accuracy = topk_hits(predict_proba(model, X), data.labels, 1).mean()
+        assert accuracy > 2 / len(QUICKDRAW_10)  # well above chance (0.1)

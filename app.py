@@ -30,4 +30,5 @@ try:
 except user_errors() as exc:
     st.error(f"Something went wrong: {exc}")
 except Exception as exc:  # the last line of defence: words, never a traceback
-    st.error(f"Unexpected error ({type(exc).__name__}): {exc}. Please report it with the steps that led here.")
+    st.error(f"Unexpected error ({type(exc).__name__}): {exc}. "
+             "Please report it with the steps that led here.")

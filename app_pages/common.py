@@ -79,6 +79,13 @@ def keras_model(info: registry.ModelInfo):
 # ---------------------------------------------------------------- sidebar
 
 
+def no_models_message(s: Settings) -> str:
+    return (
+        f"No trained models found in `{s.models_dir}` or `{s.promoted_dir}`. Train one with "
+        "`python -m sketchlab train` (see the README), or on the Train page and promote it."
+    )
+
+
 def _download(s: Settings, per_class: int) -> None:
     """QuickDraw-10's first `per_class` drawings per class, with one progress bar over all files."""
     from sketchlab import download
@@ -115,8 +122,10 @@ def sidebar(s: Settings) -> None:
         else:
             st.warning("No data yet. " + no_data_message(s.data_dir))
         with st.expander("Download QuickDraw-10", expanded=not overview):
-            st.caption("Fetches the first N drawings of each of the 10 classes from Google's public bucket (needs internet).")
-            per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500, key="download_per_class")
+            st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
+                       "bucket (needs internet).")
+            per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500,
+                                        key="download_per_class")
             if st.button("Download", key="download_button"):
                 with explained("download the data"):
                     _download(s, int(per_class))
@@ -125,9 +134,6 @@ def sidebar(s: Settings) -> None:
         st.markdown("#### Models in use")
         models = registry.active_models(s)
         if not models:
-            st.warning(
-                f"No trained models in `{s.models_dir}`. Train one with `python -m sketchlab train` "
-                "or on the Train page and promote it."
-            )
+            st.warning(no_models_message(s))
         for kind, info in models.items():
-            st.markdown(f"**{info.name}** · `{kind}`  \n{info.accuracy_text} · {info.date or 'no date'} · {info.source}")
+            st.markdown(f"**{info.name}** · `{kind}`  \n{info.details}")

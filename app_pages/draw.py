@@ -3,7 +3,7 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages.common import explained, predictor_for, settings, sidebar
+from app_pages.common import explained, no_models_message, predictor_for, settings, sidebar
 from sketchlab import plots, registry
 from sketchlab.canvas import strokes_from_canvas
 
@@ -16,10 +16,7 @@ st.title("Draw")
 
 models = registry.active_models(s)
 if not models:
-    st.error(
-        f"No trained models found in `{s.models_dir}` or `{s.promoted_dir}`. "
-        "Train one with `python -m sketchlab train` (see the README) or on the Train page."
-    )
+    st.error(no_models_message(s))
     st.stop()
 
 known = sorted({c for info in models.values() for c in info.classes}, key=str.lower)
@@ -86,7 +83,7 @@ with right:
             info = models[kind]
             with col:
                 st.markdown(f"**{info.name}**")
-                st.caption(f"{info.accuracy_text} · {info.date or 'no date'} · {info.source}")
+                st.caption(info.details)
                 if prediction.errors.get(kind):
                     st.error(prediction.errors[kind])
                     continue
@@ -96,9 +93,8 @@ with right:
                 )
         c_img, c_text = st.columns([1, 2])
         with c_img:
-            st.plotly_chart(
-                plots.image_figure(prediction.image, height=180), key="draw_seen", config={"displayModeBar": False}
-            )
+            st.plotly_chart(plots.image_figure(prediction.image, height=180), key="draw_seen",
+                            config={"displayModeBar": False})
         c_text.caption(
             "What the models saw: your strokes normalized and rasterized to 28×28 exactly like "
             f"the training drawings ({len(strokes)} stroke{'s' if len(strokes) != 1 else ''})."

@@ -9,6 +9,7 @@ from sketchlab.categories import QUICKDRAW_10
 from sketchlab.dataset import no_data_message
 
 NO_BAR = {"displayModeBar": False}
+READ_LIMITS = [100, 250, 500, 1000, 2500, 5000]
 
 s = settings()
 sidebar(s)
@@ -28,9 +29,16 @@ def class_sample(signature: tuple, name: str, limit: int) -> explore.ClassSample
     return explore.load_class_sample(signature[0], name, limit)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def heldout(signature: tuple, card_key: str, _card: dict, cache_dir: str) -> explore.HeldOut:
-    return explore.heldout_split(signature[0], _card, cache_dir)
+@st.cache_data(show_spinner=False, max_entries=8)
+def evaluation(signature: tuple, _info: registry.ModelInfo, version: tuple, cache_dir: str):
+    """(held-out split, evaluation): once per model file and data folder."""
+    per_class = (_info.card.get("hyperparameters") or {}).get("per_class")
+    held = explore.heldout_split(signature[0], _info.classes, per_class, cache_dir)
+    return held, explore.evaluate(keras_model(_info), held)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 signature = explore.data_signature(s.data_dir)
@@ -38,8 +46,10 @@ names = list(overview)
 default = [c for c in QUICKDRAW_10 if c in overview][:3] or names[:3]
 c1, c2 = st.columns([3, 1])
 picked = c1.multiselect("Classes", names, default=default, key="explore_classes")
-limit = c2.select_slider("Drawings read per class", [100, 250, 500, 1000, 2500, 5000], value=1000,
-                         key="explore_limit", help="The first N drawings of each class file: a fair sample, quick to read.")
+limit = c2.select_slider("Drawings read per class", READ_LIMITS, value=1000, key="explore_limit",
+                         help="The first N drawings of each class file: a fair sample, quick to read.")
+
+# ---------------------------------------------------------------- counts
 
 st.subheader("Drawings per class")
 show_all = st.toggle("All classes in the data folder", value=False, key="explore_all_counts")
@@ -47,7 +57,8 @@ counted = names if show_all or not picked else picked
 series = {"with strokes": {c: overview[c].strokes for c in counted}}
 if any(overview[c].bitmaps for c in counted):
     series["28×28 bitmaps"] = {c: overview[c].bitmaps for c in counted}
-log = max(overview[c].total for c in counted) > 20 * max(1, min(overview[c].total for c in counted))
+totals = [overview[c].total for c in counted]
+log = max(totals) > 20 * max(1, min(totals))  # one huge class would flatten the others
 st.plotly_chart(
     plots.bar_figure(series, ylabel="drawings" + (" (log scale)" if log else ""), log=log,
                      height=280 if len(counted) < 30 else 420),
@@ -62,14 +73,17 @@ with explained("read the drawings"):
     for name in picked:
         samples[name] = class_sample(signature, name, limit)
 
-stats = {name: explore.drawing_stats(sample.drawings) for name, sample in samples.items() if sample.has_strokes}
+stats = {name: explore.drawing_stats(sample.drawings)
+         for name, sample in samples.items() if sample.has_strokes}
 if stats:
     st.subheader("Strokes and points per drawing")
     h1, h2 = st.columns(2)
-    h1.plotly_chart(plots.histogram_figure({n: st_.n_strokes for n, st_ in stats.items()}, xlabel="strokes per drawing"),
-                    key="explore_hist_strokes", config=NO_BAR)
-    h2.plotly_chart(plots.histogram_figure({n: st_.n_points for n, st_ in stats.items()}, xlabel="points per drawing"),
-                    key="explore_hist_points", config=NO_BAR)
+    strokes = plots.histogram_figure({n: x.n_strokes for n, x in stats.items()}, xlabel="strokes per drawing")
+    points = plots.histogram_figure({n: x.n_points for n, x in stats.items()}, xlabel="points per drawing")
+    h1.plotly_chart(strokes, key="explore_hist_strokes", config=NO_BAR)
+    h2.plotly_chart(points, key="explore_hist_points", config=NO_BAR)
+
+# ---------------------------------------------------------------- per class
 
 st.subheader("Per class")
 replay = st.toggle("Replay buttons (animate the drawing order)", value=False, key="explore_replay")
@@ -80,17 +94,19 @@ for tab, name in zip(st.tabs(picked), picked):
         continue
     with tab:
         if sample.problems:
-            st.caption(f"{len(sample.problems)} unreadable lines skipped, e.g. {sample.problems[0]}")
+            skipped = plural(len(sample.problems), "unreadable line")
+            st.caption(f"{skipped} skipped, e.g. {sample.problems[0]}")
         n = len(sample.images)
-        idx = explore.sample_indices(n, n_show, seed=names.index(name))
         if sample.has_strokes:
-            st.markdown(f"**Stroke by stroke** (first stroke dark, last bright) — {len(sample.drawings):,} drawings read")
+            st.markdown(f"**Stroke by stroke** (first stroke dark, last bright) — "
+                        f"{len(sample.drawings):,} drawings read")
             cols = st.columns(3)
-            for j, i in enumerate(idx):
+            for j, i in enumerate(explore.sample_indices(n, n_show, seed=names.index(name))):
                 d = sample.drawings[i]
-                title = f"{d.n_strokes} stroke{'s' if d.n_strokes != 1 else ''} · {d.countrycode or '?'} · {'recognized' if d.recognized else 'not recognized'}"
-                cols[j % 3].plotly_chart(plots.drawing_figure(d.strokes, title=title, replay=replay, height=230),
-                                         key=f"explore_drawing_{name}_{j}", config=NO_BAR)
+                seen = "recognized" if d.recognized else "not recognized"
+                title = f"{plural(d.n_strokes, 'stroke')} · {d.countrycode or '?'} · {seen}"
+                figure = plots.drawing_figure(d.strokes, title=title, replay=replay, height=230)
+                cols[j % 3].plotly_chart(figure, key=f"explore_drawing_{name}_{j}", config=NO_BAR)
         else:
             st.info(f"{name}: only 28×28 bitmaps in the data folder, no strokes to plot.")
         g1, g2, g3 = st.columns([2, 1, 2])
@@ -106,56 +122,62 @@ for tab, name in zip(st.tabs(picked), picked):
             st.caption("brightest pixel scaled to white")
         with g3:
             if name in stats:
-                st_ = stats[name]
+                x = stats[name]
                 m1, m2, m3 = st.columns(3)
-                m1.metric("Recognized", f"{st_.recognized_ratio:.0%}")
-                m2.metric("Median strokes", f"{np.median(st_.n_strokes):.0f}")
-                m3.metric("Median points", f"{np.median(st_.n_points):.0f}")
-                if st_.countries:
-                    st.plotly_chart(plots.bar_figure(explore.top_countries(st_.countries, 8), horizontal=True,
-                                                     ylabel="drawings", height=200, title="Countries"),
-                                    key=f"explore_countries_{name}", config=NO_BAR)
+                m1.metric("Recognized", f"{x.recognized_ratio:.0%}")
+                m2.metric("Median strokes", f"{np.median(x.n_strokes):.0f}")
+                m3.metric("Median points", f"{np.median(x.n_points):.0f}")
+                if x.countries:
+                    countries = plots.bar_figure(explore.top_countries(x.countries, 8), horizontal=True,
+                                                 ylabel="drawings", height=200, title="Countries")
+                    st.plotly_chart(countries, key=f"explore_countries_{name}", config=NO_BAR)
                 else:
                     st.caption("No country codes in these files.")
+
+# ---------------------------------------------------------------- a model's mistakes
 
 st.subheader("Where a model goes wrong")
 models = registry.list_models(s)
 if not models:
     st.info("No trained models yet: train one on the Train page or with `python -m sketchlab train`.")
     st.stop()
-labels = [f"{m.label} ({m.kind})" for m in models]
-choice = st.selectbox("Model", range(len(models)), format_func=lambda i: labels[i], key="explore_model")
+choice = st.selectbox("Model", range(len(models)), key="explore_model",
+                      format_func=lambda i: f"{models[i].label} ({models[i].kind})")
 info = models[choice]
 missing = [c for c in info.classes if c not in overview]
 if missing:
-    st.info(f"The data folder lacks classes this model knows ({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}), "
+    more = "…" if len(missing) > 5 else ""
+    st.info(f"The data folder lacks classes this model knows ({', '.join(missing[:5])}{more}), "
             "so its held-out split cannot be rebuilt here.")
     st.stop()
-if st.button("Evaluate on the held-out split", key="explore_evaluate") or st.session_state.get("explore_evaluated") == info.version:
+clicked = st.button("Evaluate on the held-out split", key="explore_evaluate")
+if clicked or st.session_state.get("explore_evaluated") == info.version:
     st.session_state["explore_evaluated"] = info.version
     with explained("evaluate the model"):
-        with st.status("Evaluating…", expanded=False) as status:
-            status.update(label="Rebuilding the held-out 20% (seed 000's split)…")
-            held = heldout(signature, repr(info.version), info.card, str(s.dataset_cache_dir))
-            status.update(label=f"Running {info.name} on {len(held.labels):,} drawings…")
-            result = explore.evaluate(keras_model(info), held)
-            status.update(label=f"Accuracy {result.accuracy:.1%} on {len(held.labels):,} held-out drawings", state="complete")
+        with st.status(f"Evaluating {info.name} on seed 000's held-out 20%…", expanded=False) as status:
+            held, result = evaluation(signature, info, info.version, str(s.dataset_cache_dir))
+            status.update(label=f"Accuracy {result.accuracy:.1%} on {len(held.labels):,} held-out drawings",
+                          state="complete")
         n_train = (info.card.get("data") or {}).get("n_train")
         if n_train and n_train > held.n_train:
-            st.warning(f"This model was trained on {n_train:,} drawings, more than this split's {held.n_train:,} "
-                       "training drawings, so it has probably seen these 'held-out' drawings: the figures flatter it.")
+            st.warning(f"This model was trained on {n_train:,} drawings, more than this split's "
+                       f"{held.n_train:,} training drawings, so it has probably seen these 'held-out' "
+                       "drawings: the figures flatter it.")
         c_cm, c_wrong = st.columns([3, 2])
         with c_cm:
-            st.plotly_chart(plots.confusion_figure(result.confusion, held.classes, title=f"Confusion matrix · accuracy {result.accuracy:.1%}"),
+            title = f"Confusion matrix · accuracy {result.accuracy:.1%}"
+            st.plotly_chart(plots.confusion_figure(result.confusion, held.classes, title=title),
                             key="explore_confusion", config=NO_BAR)
         with c_wrong:
             wrong = result.most_wrong(12)
             if not wrong:
                 st.success("No mistakes on the held-out split.")
             else:
-                st.markdown("**Most confident mistakes**")
+                st.markdown("**Most confident mistakes** (true → guessed)")
                 cols = st.columns(3)
-                for j, (row, pred, p_pred, p_true) in enumerate(wrong):
+                for j, (row, pred, p_pred, _p_true) in enumerate(wrong):
                     with cols[j % 3]:
-                        st.plotly_chart(plots.image_figure(held.images[row], height=120), key=f"explore_wrong_{j}", config=NO_BAR)
-                        st.caption(f"{held.classes[held.labels[row]]} → **{held.classes[pred]}** {p_pred:.0%}")
+                        st.plotly_chart(plots.image_figure(held.images[row], height=120),
+                                        key=f"explore_wrong_{j}", config=NO_BAR)
+                        truth = held.classes[held.labels[row]]
+                        st.caption(f"{truth} → **{held.classes[pred]}** {p_pred:.0%}")

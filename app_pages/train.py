@@ -28,7 +28,7 @@ st.title("Train")
 
 
 def _listed(values) -> str:
-    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return ", ".join(plots.format_value(v) for v in values)
 
 
 def _split(text: str) -> list[str]:
@@ -76,9 +76,9 @@ def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
     )
 
 
-def submit(classes: list[str]) -> None:
+def submit() -> None:
     """Validate, then launch in the background; errors go next to their fields."""
-    spec = spec_from_form(list(st.session_state.train_classes) or classes)
+    spec = spec_from_form(list(st.session_state.train_classes))
     errors = sweeps.validate_sweep(spec, data_dir=s.data_dir)
     if not errors:
         try:
@@ -91,6 +91,7 @@ def submit(classes: list[str]) -> None:
             st.query_params["sweep"] = name
             st.session_state["train_launched"] = name
             st.session_state["train_sweep"] = name
+            st.session_state.pop("train_note", None)
     st.session_state["train_errors"] = errors
 
 
@@ -107,13 +108,14 @@ overview = data_overview(s)
 available = list(overview)
 if "train_model" not in st.session_state:
     load_preset()
+all_sweeps = sweeps.list_sweeps(s)  # after the form's callback: a sweep it launched is listed
 
-with st.expander("New sweep", expanded=not sweeps.list_sweeps(s)):
+with st.expander("New sweep", expanded=not all_sweeps):
     if not available:
         st.info("Training needs data: see the sidebar for how to get it.")
     st.button("Load seed 000's preset", on_click=load_preset, key="train_preset",
-              help="optimizer ∈ {Adadelta, Adam, SGD}, batch ∈ {8, 32, 512, 4096}, lr ∈ {0.0001, 0.01, 0.5, 1}; "
-                   "base SGD, lr 0.01, batch 32, 25 epochs")
+              help="optimizer ∈ {Adadelta, Adam, SGD}, batch ∈ {8, 32, 512, 4096}, "
+                   "lr ∈ {0.0001, 0.01, 0.5, 1}; base SGD, lr 0.01, batch 32, 25 epochs")
     default_classes = [c for c in QUICKDRAW_10 if c in overview] or available[:10]
     with st.form("train_form", border=False):
         c1, c2, c3 = st.columns(3)
@@ -135,7 +137,8 @@ with st.expander("New sweep", expanded=not sweeps.list_sweeps(s)):
             ("Learning rate", "learning_rate", "train_base_lr", "train_values_lr"),
             ("Batch size", "batch_size", "train_base_batch", "train_values_batch"),
             ("Epochs", "epochs", "train_base_epochs", "train_values_epochs"),
-            ("Drawings per class (blank = all)", "per_class", "train_base_per_class", "train_values_per_class"),
+            (f"Drawings per class (blank = all, up to {sweeps.SweepLimits().max_per_class:,})", "per_class",
+             "train_base_per_class", "train_values_per_class"),
         ]
         for label, field, base_key, values_key in rows:
             b, v = st.columns([1, 2])
@@ -152,8 +155,7 @@ with st.expander("New sweep", expanded=not sweeps.list_sweeps(s)):
                     help="Random rotation, scale, shear and jitter of the strokes every epoch")
         o2.checkbox("Prune hopeless runs (median rule)", value=False, key="train_prune")
         field_error("runs", "values", "seed", "name")
-        st.form_submit_button("Launch sweep", type="primary", on_click=submit, args=(default_classes,),
-                              key="train_launch")
+        st.form_submit_button("Launch sweep", type="primary", on_click=submit, key="train_launch")
     if st.session_state.get("train_errors"):
         st.error("The sweep was not launched: fix the values marked above.")
     elif st.session_state.get("train_launched"):
@@ -161,7 +163,6 @@ with st.expander("New sweep", expanded=not sweeps.list_sweeps(s)):
 
 # ---------------------------------------------------------------- sweeps and their runs
 
-all_sweeps = sweeps.list_sweeps(s)
 if not all_sweeps:
     st.info("No sweeps yet: fill in the form above and press **Launch sweep**.")
     st.stop()
@@ -177,7 +178,11 @@ if picked != wanted:
     st.query_params["sweep"] = picked
 
 
-def runs_table(runs, best: int | None, keys: list[str]) -> pd.DataFrame:
+def nan_if_none(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def runs_table(runs) -> pd.DataFrame:
     rows = []
     for r in runs:
         rows.append({
@@ -185,9 +190,9 @@ def runs_table(runs, best: int | None, keys: list[str]) -> pd.DataFrame:
             "state": r.state,
             **{k: plots.format_value(r.params.get(k)) for k in sweeps.HYPERPARAMETERS},
             "epochs done": f"{r.epochs_done}/{r.epochs or '?'}",
-            "val acc (last)": r.last_val_accuracy,
-            "val acc (best)": r.best_val_accuracy,
-            "seconds": round(r.seconds, 1) if r.seconds is not None else None,
+            "val acc (last)": nan_if_none(r.last_val_accuracy),
+            "val acc (best)": nan_if_none(r.best_val_accuracy),
+            "seconds": nan_if_none(r.seconds),
             "note": r.error or ("cancel requested" if r.cancel_requested and not r.is_final else ""),
         })
     return pd.DataFrame(rows)
@@ -195,9 +200,68 @@ def runs_table(runs, best: int | None, keys: list[str]) -> pd.DataFrame:
 
 def _highlight_best(best: int | None):
     def style(row):
-        color = "background-color: #fde2d8; font-weight: 600" if best is not None and row["run"] == best else ""
-        return [color] * len(row)
+        is_best = best is not None and row["run"] == best
+        return ["background-color: #fde2d8; font-weight: 600" if is_best else ""] * len(row)
     return style
+
+
+def actions(name: str, summary, runs, keys: list[str]) -> None:
+    """Export, cancel, promote: part of the live view, so the lists follow the runs."""
+    csv = io.StringIO()
+    sweeps.export_csv(s, name, csv)
+    st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{name}.csv", mime="text/csv",
+                       key="train_export")
+    a1, a2, a3 = st.columns(3)
+    with a1:
+        st.markdown("**Cancel**")
+        if st.button("Cancel the whole sweep", disabled=summary.is_final, key="train_cancel_sweep"):
+            with explained("cancel the sweep"):
+                n = sweeps.cancel_sweep(s, name)
+                st.session_state["train_note"] = (
+                    f"Cancelled: {n} runs will stop at their next epoch or never start.")
+                st.rerun(scope="app")
+        open_runs = [r.number for r in runs if not r.is_final]
+        if open_runs:
+            number = st.selectbox("Run", open_runs, key="train_cancel_which",
+                                  format_func=lambda n: f"run #{n}")
+            if st.button("Cancel this run", key="train_cancel_run"):
+                with explained("cancel the run"):
+                    sweeps.cancel_run(s, name, number)
+                    st.session_state["train_note"] = f"Run #{number} will stop at its next epoch."
+                    st.rerun(scope="fragment")
+        if st.session_state.get("train_note"):
+            st.caption(st.session_state.train_note)
+    with a2:
+        st.markdown("**Use a model on the Draw page**")
+        finished = {r.number: r for r in sorted(runs, key=lambda r: -(r.last_val_accuracy or 0))
+                    if r.state == "done" and r.model_dir}
+        if not finished:
+            st.caption("Runs that finish (state done) can be promoted here.")
+        else:
+            number = st.selectbox(
+                "Finished run", list(finished), key="train_promote_which",
+                format_func=lambda n: (f"{plots.run_label(finished[n], keys)} · "
+                                       f"val {finished[n].last_val_accuracy or 0:.1%}"),
+            )
+            if st.button("Promote to the Draw page", type="primary", key="train_promote"):
+                with explained("promote the model"):
+                    with st.spinner("Checking and copying the model…"):
+                        target = registry.promote(finished[number].model_dir, s)
+                    st.session_state["train_promoted"] = f"{target.name}: run #{number} of {name}"
+                    st.rerun(scope="app")  # the sidebar lists the models in use
+        if st.session_state.get("train_promoted"):
+            st.success(f"Promoted ({st.session_state.train_promoted}). The Draw page uses it now.")
+    with a3:
+        st.markdown("**Promoted models**")
+        promoted = {k: m for k, m in registry.active_models(s).items() if m.source == "promoted"}
+        if not promoted:
+            st.caption("None: the Draw page uses the shipped models.")
+        for kind, info in promoted.items():
+            st.caption(f"`{kind}`: {info.label}")
+            if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
+                registry.unpromote(kind, s)
+                st.session_state.pop("train_promoted", None)
+                st.rerun(scope="app")
 
 
 def show_sweep(name: str) -> None:
@@ -220,7 +284,7 @@ def show_sweep(name: str) -> None:
                         sweeps.ensure_workers(s)
                         st.rerun(scope="fragment")
         keys = plots.varied_keys(runs)
-        table = runs_table(runs, summary.best_run, keys)
+        table = runs_table(runs)
         st.dataframe(
             table.style.apply(_highlight_best(summary.best_run), axis=1).format(
                 {"val acc (last)": "{:.3f}", "val acc (best)": "{:.3f}", "seconds": "{:.1f}"}, na_rep="–"),
@@ -229,14 +293,16 @@ def show_sweep(name: str) -> None:
         curves = {plots.run_label(r, keys): plots.val_curve(r) for r in runs}
         best_label = next((plots.run_label(r, keys) for r in runs if r.number == summary.best_run), None)
         if any(curves.values()):
-            st.plotly_chart(plots.learning_curves_figure(curves, best=best_label, title="Validation accuracy per run"),
-                            key="train_curves", config=NO_BAR)
+            figure = plots.learning_curves_figure(curves, best=best_label,
+                                                  title="Validation accuracy per run")
+            st.plotly_chart(figure, key="train_curves", config=NO_BAR)
         else:
             st.caption("Curves appear here after each run's first epoch.")
         if summary.is_final and any(curves.values()):
             st.subheader("Comparison per hyperparameter")
             st.plotly_chart(plots.param_comparison_figure(plots.comparison_groups(runs)),
                             key="train_comparison", config=NO_BAR)
+        actions(name, summary, runs, keys)
         if summary.is_final and st.session_state.get("train_was_live") == name:
             st.session_state.pop("train_was_live")
             st.rerun(scope="app")  # stop polling
@@ -247,58 +313,3 @@ live = not first.is_final
 if live:
     st.session_state["train_was_live"] = picked
 st.fragment(run_every=2 if live else None)(show_sweep)(picked)
-
-# ---------------------------------------------------------------- actions
-
-runs = sweeps.sweep_runs(s, picked)
-csv = io.StringIO()
-sweeps.export_csv(s, picked, csv)
-st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{picked}.csv", mime="text/csv",
-                   key="train_export")
-a1, a2, a3 = st.columns(3)
-with a1:
-    st.markdown("**Cancel**")
-    if st.button("Cancel the whole sweep", disabled=first.is_final, key="train_cancel_sweep"):
-        with explained("cancel the sweep"):
-            n = sweeps.cancel_sweep(s, picked)
-            st.toast(f"Cancelled: {n} runs will stop or never start.")
-            st.rerun()
-    open_runs = [r.number for r in runs if not r.is_final]
-    if open_runs:
-        number = st.selectbox("Run", open_runs, key="train_cancel_which")
-        if st.button("Cancel this run", key="train_cancel_run"):
-            with explained("cancel the run"):
-                sweeps.cancel_run(s, picked, number)
-                st.toast(f"Run #{number} will stop at its next epoch.")
-                st.rerun()
-with a2:
-    st.markdown("**Use a model on the Draw page**")
-    finished = [r for r in runs if r.state == "done" and r.model_dir]
-    if not finished:
-        st.caption("Runs that finish (state done) can be promoted here.")
-    else:
-        finished.sort(key=lambda r: -(r.last_val_accuracy or 0))
-        keys = plots.varied_keys(runs)
-        which = st.selectbox(
-            "Finished run", range(len(finished)), key="train_promote_which",
-            format_func=lambda i: f"{plots.run_label(finished[i], keys)} · val {finished[i].last_val_accuracy or 0:.1%}",
-        )
-        if st.button("Promote to the Draw page", type="primary", key="train_promote"):
-            with explained("promote the model"):
-                with st.spinner("Checking and copying the model…"):
-                    target = registry.promote(finished[which].model_dir, s)
-                st.session_state["train_promoted"] = f"{target.name}: run #{finished[which].number} of {picked}"
-                st.rerun()
-    if st.session_state.get("train_promoted"):
-        st.success(f"Promoted ({st.session_state.train_promoted}). The Draw page uses it now.")
-with a3:
-    st.markdown("**Promoted models**")
-    promoted = {k: m for k, m in registry.active_models(s).items() if m.source == "promoted"}
-    if not promoted:
-        st.caption("None: the Draw page uses the shipped models.")
-    for kind, info in promoted.items():
-        st.caption(f"`{kind}`: {info.label}")
-        if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
-            registry.unpromote(kind, s)
-            st.session_state.pop("train_promoted", None)
-            st.rerun()

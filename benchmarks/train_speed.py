@@ -7,12 +7,14 @@ Same data, model, optimizer (seed 000's SGD, lr 0.01, batch 32) and validation r
 the same run. Data: synthetic 28x28 bitmaps (random strokes-like sparse pixels, 10
 classes); the time per epoch does not depend on what the pixels show.
 
-- plain: `model.fit(X, y, batch_size=32, epochs=E, validation_data=(X_val, y_val))`, as
-  the seeds do it (one call for all epochs; the first epoch, which traces, not counted);
+- plain: `model.fit(X, y, batch_size=32, epochs=1, validation_data=(X_val, y_val))`, as
+  the seeds do it; one epoch to trace, then one timed epoch;
 - ours: `training.train_run` (seeded shuffle in numpy, tf.data gather + prefetch,
-  `steps_per_execution=32`, per-epoch validation, callbacks for cancel and divergence),
-  its history's per-epoch seconds, the first epoch not counted;
+  `steps_per_execution=32`, per-epoch validation, callbacks for cancel and divergence)
+  for 2 epochs, the second one's seconds from its history;
 - ours with `steps_per_execution=1`, to show where the difference comes from.
+The three ways take turns, round after round, so load from other processes hits them
+alike; the medians over the rounds are printed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def synthetic_data(n: int, seed: int = 0):
     return X, y
 
 
-def plain_fit(kind: str, X, y, Xv, yv, epochs: int) -> float:
+def plain_fit(kind: str, X, y, Xv, yv) -> float:
     import keras
 
     from sketchlab.models import build_model
@@ -49,15 +51,15 @@ def plain_fit(kind: str, X, y, Xv, yv, epochs: int) -> float:
     model = build_model(kind, len(CLASSES), "SGD", 0.01)
     model.fit(X, y, batch_size=32, epochs=1, validation_data=(Xv, yv), verbose=0)  # traces
     t0 = time.perf_counter()
-    model.fit(X, y, batch_size=32, epochs=epochs, validation_data=(Xv, yv), verbose=0)
-    return (time.perf_counter() - t0) / epochs
+    model.fit(X, y, batch_size=32, epochs=1, validation_data=(Xv, yv), verbose=0)
+    return time.perf_counter() - t0
 
 
-def ours(kind: str, X, y, Xv, yv, epochs: int, steps_per_execution: int) -> float:
+def ours(kind: str, X, y, Xv, yv, steps_per_execution: int) -> float:
     from sketchlab import training
 
     config = training.RunConfig(model=kind, optimizer="SGD", learning_rate=0.01, batch_size=32,
-                                epochs=epochs + 1, classes=CLASSES, augment=False)
+                                epochs=2, classes=CLASSES, augment=False)
     split = training.TrainSplit(X, y, Xv, yv, list(CLASSES), "synthetic")
     saved = training.STEPS_PER_EXECUTION
     training.STEPS_PER_EXECUTION = steps_per_execution
@@ -65,25 +67,28 @@ def ours(kind: str, X, y, Xv, yv, epochs: int, steps_per_execution: int) -> floa
         result = training.train_run(config, split)
     finally:
         training.STEPS_PER_EXECUTION = saved
-    return float(np.mean([m.seconds for m in result.history[1:]]))
+    return result.history[-1].seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20_000, help="training rows (validation: a quarter of that)")
-    ap.add_argument("--epochs", type=int, default=2, help="timed epochs per way (after one untimed)")
+    ap.add_argument("--rounds", type=int, default=3, help="timed epochs per way, taken in turns")
     ap.add_argument("--models", default="mlp,cnn")
     args = ap.parse_args()
 
     X, y = synthetic_data(args.samples)
     Xv, yv = synthetic_data(args.samples // 4, seed=1)
-    print(f"{args.samples} training + {len(yv)} validation rows, batch 32, SGD, {args.epochs} timed epochs, "
+    print(f"{args.samples} training + {len(yv)} validation rows, batch 32, SGD, median of {args.rounds} rounds, "
           f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})")
     print(f"{'model':<6} {'plain fit s/epoch':>18} {'ours s/epoch':>13} {'ours spe=1':>11} {'plain/ours':>11}")
     for kind in [k.strip() for k in args.models.split(",") if k.strip()]:
-        plain = plain_fit(kind, X, y, Xv, yv, args.epochs)
-        fast = ours(kind, X, y, Xv, yv, args.epochs, steps_per_execution=32)
-        one = ours(kind, X, y, Xv, yv, args.epochs, steps_per_execution=1)
+        times = {"plain": [], "ours": [], "spe1": []}
+        for _ in range(args.rounds):
+            times["plain"].append(plain_fit(kind, X, y, Xv, yv))
+            times["ours"].append(ours(kind, X, y, Xv, yv, steps_per_execution=32))
+            times["spe1"].append(ours(kind, X, y, Xv, yv, steps_per_execution=1))
+        plain, fast, one = (float(np.median(times[k])) for k in ("plain", "ours", "spe1"))
         print(f"{kind:<6} {plain:>18.2f} {fast:>13.2f} {one:>11.2f} {plain / fast:>10.2f}x", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f} (other processes on the machine slow every column)")
 

@@ -47,7 +47,8 @@ def serve_app(env: dict, log_path: Path, timeout: float = 120):
            "--server.port", str(port), "--server.address", "127.0.0.1"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
@@ -61,7 +62,8 @@ def serve_app(env: dict, log_path: Path, timeout: float = 120):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer /_stcore/health in {timeout:.0f} s; see {log_path}")
+                raise RuntimeError(f"streamlit did not answer /_stcore/health in {timeout:.0f} s; "
+                                   f"see {log_path}")
             time.sleep(0.5)
         yield url
     finally:
@@ -110,7 +112,8 @@ def apple_strokes(size: int = 400) -> list[list[tuple[float, float]]]:
     body = [(c + r * math.sin(t) * (1 + 0.08 * math.cos(2 * t)), c + 20 + r * -math.cos(t) * 0.95)
             for t in [2 * math.pi * i / 36 + 0.25 for i in range(37)]]
     stem = [(c, c - r + 10), (c + 4, c - r - 25), (c + 10, c - r - 50)]
-    leaf = [(c + 8, c - r - 30), (c + 45, c - r - 55), (c + 70, c - r - 40), (c + 40, c - r - 25), (c + 8, c - r - 30)]
+    top = c - r
+    leaf = [(c + 8, top - 30), (c + 45, top - 55), (c + 70, top - 40), (c + 40, top - 25), (c + 8, top - 30)]
     return [body, stem, leaf]
 
 
@@ -147,7 +150,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="sketchlab-shots-") as tmp:
         home = Path(tmp) / "home"
         name = run_sweep(home, args.data.resolve(), args.sweep_epochs)
-        env = {"SKETCHLAB_HOME": str(home), "SKETCHLAB_DATA": str(args.data.resolve()), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {"SKETCHLAB_HOME": str(home), "SKETCHLAB_DATA": str(args.data.resolve()),
+               "TF_CPP_MIN_LOG_LEVEL": "2"}
         with serve_app(env, Path(tmp) / "streamlit.log") as url, sync_playwright() as p:
             browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": args.width, "height": 980})

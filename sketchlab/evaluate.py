@@ -35,17 +35,13 @@ TOP_K = 3
 # The recipe for a few hundred drawings: Adam, augmentation every epoch, a fixed number of
 # epochs (no early stopping, so every training drawing is used for training; the shipped
 # models, trained on all drawings, have no held-out rows to stop on either).
+# Chosen on 5 folds x 1 repeat (models/README.md): MLP and CNN gain from 60 epochs over 30
+# (top-1 0.75 → 0.77, 0.79 → 0.87); the batch-norm model is as good at 30 as at 60, at half the time.
 RECIPES: dict[str, RunConfig] = {
     "mlp": RunConfig(model="mlp", optimizer="Adam", learning_rate=1e-3, batch_size=32, epochs=60),
     "cnn": RunConfig(model="cnn", optimizer="Adam", learning_rate=1e-3, batch_size=32, epochs=60),
-    "strong": RunConfig(model="strong", optimizer="Adam", learning_rate=1e-3, batch_size=32, epochs=60),
+    "strong": RunConfig(model="strong", optimizer="Adam", learning_rate=1e-3, batch_size=32, epochs=30),
 }
-
-
-def recipe(kind: str, classes=QUICKDRAW_10, epochs: int | None = None, seed: int = 0) -> RunConfig:
-    """The shipped recipe for `kind`, for `classes`, optionally with another epoch count."""
-    config = replace(RECIPES[kind], classes=tuple(classes), seed=seed)
-    return replace(config, epochs=epochs) if epochs is not None else config
 
 
 def load_eval_data(data_dir, classes=QUICKDRAW_10) -> StrokeData:

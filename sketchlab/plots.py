@@ -57,7 +57,8 @@ def drawing_figure(strokes, title: str | None = None, replay: bool = False, heig
         fig.add_trace(
             go.Scatter(
                 x=s[:, 0], y=s[:, 1], mode="lines", line=dict(color=color, width=line_width),
-                name=f"stroke {i + 1}", hovertemplate=f"stroke {i + 1}<br>x %{{x:.0f}}, y %{{y:.0f}}<extra></extra>",
+                name=f"stroke {i + 1}",
+                hovertemplate=f"stroke {i + 1}<br>x %{{x:.0f}}, y %{{y:.0f}}<extra></extra>",
             )
         )
     if strokes:
@@ -140,7 +141,8 @@ def bar_figure(counts: dict, title: str | None = None, xlabel: str = "", ylabel:
             fig.add_trace(go.Bar(x=ys[::-1], y=names[::-1], orientation="h", name=label,
                                  hovertemplate="%{y}: %{x}<extra>" + label + "</extra>"))
         else:
-            fig.add_trace(go.Bar(x=names, y=ys, name=label, hovertemplate="%{x}: %{y}<extra>" + label + "</extra>"))
+            fig.add_trace(go.Bar(x=names, y=ys, name=label,
+                                 hovertemplate="%{x}: %{y}<extra>" + label + "</extra>"))
     fig.update_layout(barmode="group", showlegend=len(series) > 1, legend=dict(orientation="h", y=1.1))
     if log:
         value_axis = fig.update_xaxes if horizontal else fig.update_yaxes
@@ -172,7 +174,8 @@ def confusion_figure(confusion: np.ndarray, classes: list[str], title: str | Non
         go.Heatmap(
             z=share, x=list(classes), y=list(classes), colorscale="Blues", zmin=0, zmax=1,
             text=cm.astype(int), texttemplate="%{text}", colorbar=dict(title="share", tickformat=".0%"),
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} drawings (%{z:.0%} of the row)<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} drawings (%{z:.0%} of the row)"
+                          "<extra></extra>",
         )
     )
     fig.update_xaxes(title="predicted", tickangle=-40)
@@ -218,7 +221,8 @@ def param_comparison_figure(groups: dict[str, dict[str, list[tuple[int, float]]]
         return _compact(go.Figure(), 120, title)
     cols = 1 if len(names) == 1 else 2
     rows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.08, vertical_spacing=0.14)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.08,
+                        vertical_spacing=0.14)
     for i, param in enumerate(names):
         r, c = divmod(i, cols)
         values = groups[param]

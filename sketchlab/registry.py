@@ -78,14 +78,14 @@ class ModelInfo:
         return str(self.card.get("created") or "")[:10]
 
     @property
+    def details(self) -> str:
+        """Accuracy, date and where the model comes from, for a caption under its name."""
+        return f"{self.accuracy_text} · {self.date or 'no date'} · {self.source}"
+
+    @property
     def label(self) -> str:
-        """One line naming the model for people: name, accuracy, date, and where it comes from."""
-        parts = [self.name, self.accuracy_text]
-        if self.date:
-            parts.append(self.date)
-        if self.source == "promoted":
-            parts.append("promoted")
-        return " · ".join(parts)
+        """One line naming the model for people: its name, then its details."""
+        return f"{self.name} · {self.details}"
 
 
 def file_version(path: Path) -> tuple:
@@ -166,7 +166,8 @@ def promote(run_dir, settings, check_loads: bool = True) -> Path:
         # A fresh copy (new mtime) so every promotion gets a new version, even of an equal-size file.
         shutil.copyfile(run_dir / MODEL_FILE, staging / MODEL_FILE)
         card = dict(card)
-        card["promoted"] = {"from": str(run_dir), "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        card["promoted"] = {"from": str(run_dir), "at": now}
         (staging / CARD_FILE).write_text(json.dumps(card, indent=1))
         os.chmod(staging, 0o755)
         old = None

@@ -130,7 +130,7 @@ def spec_from_args(args):
 
 
 def cmd_sweep_run(args, settings) -> int:
-    from .sweeps import create_sweep, ensure_workers, get_sweep
+    from .sweeps import SweepLimits, create_sweep, ensure_workers, get_sweep
 
     url = args.storage or settings.sweep_storage
     spec = spec_from_args(args)
@@ -140,7 +140,10 @@ def cmd_sweep_run(args, settings) -> int:
     print(f"sweep {name}: {summary.n_runs} run(s) queued in {url}")
     if args.foreground:
         return _run_foreground(settings, url, name, summary.n_runs)
-    pids = ensure_workers(settings, args.workers, storage=url)
+    limits = SweepLimits()
+    if args.workers is not None and args.workers > limits.max_workers:
+        print(f"note: at most {limits.max_workers} local workers (SweepLimits.max_workers)")
+    pids = ensure_workers(settings, args.workers, storage=url, limits=limits)
     if pids:
         print(f"started worker(s) {', '.join(map(str, pids))}; logs in {settings.home_dir / 'workers'}")
     else:
@@ -206,7 +209,8 @@ def cmd_sweep_status(args, settings) -> int:
         with _user_errors():
             _print_runs(settings, args.name, url)
         return 0
-    sweeps = list_sweeps(settings, url)
+    with _user_errors():
+        sweeps = list_sweeps(settings, url)
     if not sweeps:
         print(f"no sweeps in {url}; start one with `python -m sketchlab sweep run --preset seed`")
         return 0

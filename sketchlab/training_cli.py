@@ -176,6 +176,7 @@ def cmd_train(args, settings) -> int:
         print(f"cancelled after {len(result.history)} epochs; nothing saved")
         return 130
     card = result.card
+    card["data"]["split"] = {"test_size": test_size, "balanced": not args.unbalanced, "random_state": 42}
     if args.name:
         card["name"] = args.name
     if args.kfold is not None:
@@ -270,7 +271,9 @@ def _evaluate_saved(dirs, settings) -> int:
             raise UserError(str(exc)) from None
         config = replace(RunConfig.from_dict(card.get("hyperparameters") or {}), classes=tuple(card["classes"]),
                          augment=False)
-        split = prepare_split(settings.data_dir, config, settings.dataset_cache_dir)
+        how = (card.get("data") or {}).get("split") or {}
+        split = prepare_split(settings.data_dir, config, settings.dataset_cache_dir,
+                              balanced=bool(how.get("balanced", True)))
         probs = predict_proba(model, split.X_val)
         pred = probs.argmax(axis=1)
         top3 = (np.argsort(-probs, axis=1)[:, :3] == split.y_val[:, None]).any(axis=1)

@@ -25,7 +25,6 @@ import math
 import os
 import signal
 import socket
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -300,8 +299,6 @@ class Worker:
         except Exception as exc:
             self.log(f"{name}: could not record a run's end ({type(exc).__name__}: {exc})")
         finally:
-            if "keras" in sys.modules:
-                sys.modules["keras"].backend.clear_session()  # models pile up in a long-lived worker
             self.touch(None, force=True)
         for frozen in finished:
             if "run" not in frozen.user_attrs:

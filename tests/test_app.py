@@ -26,7 +26,8 @@ TIMEOUT = 120
 def circle_path(cx=200, cy=200, r=100, n=24):
     import math
 
-    pts = [(cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n)) for i in range(n + 1)]
+    angles = [2 * math.pi * i / n for i in range(n + 1)]
+    pts = [(cx + r * math.cos(a), cy + r * math.sin(a)) for a in angles]
     return {"type": "path", "path": [["M", *pts[0]]] + [["Q", *pts[i - 1], *pts[i]] for i in range(1, n + 1)]}
 
 
@@ -148,7 +149,8 @@ def test_draw_undo_removes_the_last_stroke_and_clear_empties(app_env):
 
 def test_draw_degenerate_or_foreign_canvas_objects_do_not_crash(app_env):
     at = new_app()
-    at.session_state["draw_canvas_0"] = canvas_state({"type": "rect", "left": 1}, {"type": "path", "path": [["M"]]})
+    at.session_state["draw_canvas_0"] = canvas_state({"type": "rect", "left": 1},
+                                                     {"type": "path", "path": [["M"]]})
     at.run()
     assert_clean(at)
     assert "Draw something" in texts(at.info)
@@ -259,7 +261,8 @@ def test_explore_renders_per_class_plots_and_a_models_mistakes(app_env):
     # counts + 2 histograms + per class (6 drawings + raster grid + mean + countries) x 3
     assert len(charts) == 3 + 3 * (6 + 3)
     assert "30 drawings read" in texts(at.markdown)
-    assert [m.value for m in at.metric][:1] == ["83%"]  # apple: 25 of 30 recognized (drawings 0, 7, .. 28 not)
+    # apple: 25 of 30 recognized (drawings 0, 7, .. 28 are not)
+    assert [m.value for m in at.metric][:1] == ["83%"]
 
     at.toggle(key="explore_replay").set_value(True).run()
     assert_clean(at)
@@ -269,6 +272,7 @@ def test_explore_renders_per_class_plots_and_a_models_mistakes(app_env):
     at.button(key="explore_evaluate").click().run()
     assert_clean(at)
     assert any("Confusion matrix" in c.proto.spec for c in at.get("plotly_chart"))
+    assert "Most confident mistakes" in texts(at.markdown)  # an untrained model errs
 
 
 # ---------------------------------------------------------------- Train

@@ -96,13 +96,15 @@ class FixedModel:
 
 
 def test_heldout_split_is_seed_000s_20_percent(tiny_data_dir):
-    card = {"classes": list(SYNTHETIC_CLASSES), "hyperparameters": {"per_class": None}}
-    held = explore.heldout_split(tiny_data_dir, card)
+    held = explore.heldout_split(tiny_data_dir, SYNTHETIC_CLASSES)
     assert held.classes == list(SYNTHETIC_CLASSES)
     assert len(held.labels) == 24 and held.n_train == 96  # 20% of 4 x 30, stratified
     assert np.bincount(held.labels).tolist() == [6, 6, 6, 6]
     assert held.images.shape == (24, 28, 28) and held.images.dtype == np.uint8
     assert held.X.shape == (24, 784) and 0 <= held.X.min() and held.X.max() <= 1
+    capped = explore.heldout_split(tiny_data_dir, SYNTHETIC_CLASSES[::-1], per_class=10)
+    assert capped.classes == list(SYNTHETIC_CLASSES[::-1])
+    assert np.bincount(capped.labels).tolist() == [2, 2, 2, 2]
 
 
 def test_evaluate_confusion_and_most_wrong():
@@ -187,7 +189,8 @@ def test_comparison_groups_one_at_a_time_and_grid():
         _run(3, base, [], group="learning_rate", state="queued"),
     ]
     groups = plots.comparison_groups(one)
-    assert groups == {"optimizer": {"Adam": [(1, 0.5)], "SGD": [(1, 0.3)]}, "learning_rate": {"0.5": [(1, 0.1)]}}
+    assert groups == {"optimizer": {"Adam": [(1, 0.5)], "SGD": [(1, 0.3)]},
+                      "learning_rate": {"0.5": [(1, 0.1)]}}
     grid = [
         _run(0, {"optimizer": "SGD", "batch_size": 8}, [(1, 0.2), (2, 0.4)]),
         _run(1, {"optimizer": "SGD", "batch_size": 32}, [(1, 0.4), (2, 0.6)]),
@@ -204,7 +207,8 @@ def test_comparison_groups_one_at_a_time_and_grid():
 
 
 def test_format_value():
-    assert [plots.format_value(v) for v in (0.0001, 1.0, 32, None, "SGD")] == ["0.0001", "1", "32", "all", "SGD"]
+    values = (0.0001, 1.0, 32, None, "SGD")
+    assert [plots.format_value(v) for v in values] == ["0.0001", "1", "32", "all", "SGD"]
 
 
 def test_image_figure_shows_the_bitmap_as_is():

@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def make_model_dir(directory: Path, kind: str = "mlp", classes=SYNTHETIC_CLASSES, status: str = "done",
-                   val_accuracy: float | None = 0.5, kfold: dict | None = None, name: str | None = None) -> Path:
+                   val_accuracy: float | None = 0.5, kfold: dict | None = None,
+                   name: str | None = None) -> Path:
     """An untrained model of `kind` saved with a card, as training.save_model writes it."""
     from sketchlab.models import build_model
     from sketchlab.training import save_model
@@ -119,16 +120,20 @@ def test_broken_model_folders_are_skipped(settings):
 
 
 def test_accuracy_text_prefers_kfold_and_says_which(tmp_path):
-    card = {"name": "m", "kind": "cnn", "classes": ["a", "b"], "val_accuracy": 0.8, "created": "2026-02-03T00:00:00"}
+    card = {"name": "m", "kind": "cnn", "classes": ["a", "b"], "val_accuracy": 0.8,
+            "created": "2026-02-03T00:00:00"}
     plain = registry.ModelInfo("cnn", tmp_path, card, "shipped")
     assert plain.accuracy == (0.8, "val")
     assert plain.accuracy_text == "val accuracy 0.80"
     assert plain.date == "2026-02-03"
-    kfold = registry.ModelInfo("cnn", tmp_path, {**card, "kfold": {"top1_mean": 0.71, "top1_std": 0.04}}, "shipped")
+    with_kfold = {**card, "kfold": {"top1_mean": 0.71, "top1_std": 0.04}}
+    kfold = registry.ModelInfo("cnn", tmp_path, with_kfold, "shipped")
     assert kfold.accuracy == (0.71, "k-fold top-1")
     assert kfold.accuracy_text == "k-fold top-1 0.71 ± 0.04"
     unknown = registry.ModelInfo("cnn", tmp_path, {"classes": ["a", "b"]}, "promoted")
-    assert unknown.accuracy == (None, "") and unknown.label == "cnn · accuracy unknown · promoted"
+    assert unknown.accuracy == (None, "")
+    assert unknown.label == "cnn · accuracy unknown · no date · promoted"
+    assert kfold.details == "k-fold top-1 0.71 ± 0.04 · 2026-02-03 · shipped"
 
 
 def test_card_written_by_promote_is_plain_json(settings, tmp_path):

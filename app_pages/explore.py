@@ -33,7 +33,8 @@ def class_sample(signature: tuple, name: str, limit: int) -> explore.ClassSample
 def evaluation(signature: tuple, _info: registry.ModelInfo, version: tuple, cache_dir: str):
     """(held-out split, evaluation): once per model file and data folder."""
     per_class = (_info.card.get("hyperparameters") or {}).get("per_class")
-    held = explore.heldout_split(signature[0], _info.classes, per_class, cache_dir)
+    balanced = ((_info.card.get("data") or {}).get("split") or {}).get("balanced", True)
+    held = explore.heldout_split(signature[0], _info.classes, per_class, cache_dir, balanced=balanced)
     return held, explore.evaluate(keras_model(_info), held)
 
 

@@ -228,7 +228,7 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
                 with explained("cancel the run"):
                     sweeps.cancel_run(s, name, number)
                     st.session_state["train_note"] = f"Run #{number} will stop at its next epoch."
-                    st.rerun(scope="fragment")
+                    st.rerun()
         if st.session_state.get("train_note"):
             st.caption(st.session_state.train_note)
     with a2:
@@ -282,7 +282,7 @@ def show_sweep(name: str) -> None:
                 if st.button("Start a worker", key="train_start_worker"):
                     with explained("start a worker"):
                         sweeps.ensure_workers(s)
-                        st.rerun(scope="fragment")
+                        st.rerun()
         keys = plots.varied_keys(runs)
         table = runs_table(runs)
         st.dataframe(

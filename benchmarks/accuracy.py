@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.dataset import NoDataError  # noqa: E402
-from sketchlab.evaluate import MODEL_NAMES, RECIPES, evaluate_kfold, load_eval_data  # noqa: E402
+from sketchlab.evaluate import BASELINE, MODEL_NAMES, RECIPES, evaluate_kfold, load_eval_data  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -70,6 +70,13 @@ def main(argv=None) -> int:
         print(f"accuracy benchmark: {exc}", file=sys.stderr)
         return 2
     print(report.table())
+    ranked = [m for m in ("strong", "cnn", "mlp", BASELINE) if m in report.scores]
+    if len(ranked) > 1:
+        print("paired top-1 on the same folds: mean difference, folds won/tied/lost")
+        for i, a in enumerate(ranked):
+            for b in ranked[i + 1 :]:
+                d = report.paired(a, b)
+                print(f"  {a} - {b}: {d['top1_diff_mean']:+.3f}, {d['wins']}/{d['ties']}/{d['losses']}")
     print(f"wall time {time.perf_counter() - start:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -5,7 +5,8 @@
 
 It runs seed 000's sweep (scaled down with --sweep-epochs) in a temporary home folder so
 the Train page has curves to show, starts `streamlit run app.py` on a free local port,
-draws an apple on the canvas with the mouse, and saves draw.png, explore.png, train.png.
+draws an apple on the canvas with the mouse, and saves draw.png, explore.png,
+explore-model.png (a model's confusion matrix and mistakes) and train.png.
 The helpers (`serve_app`, `launch_chromium`, `draw_strokes`) are shared with
 tests/test_browser.py.
 """
@@ -166,12 +167,19 @@ def main(argv=None) -> int:
             page.goto(f"{url}/explore")
             wait_idle(page, settle=3.0)
             page.screenshot(path=str(args.out / "explore.png"))
+            buttons = page.locator("[data-testid^=stBaseButton]")
+            buttons.filter(has_text="Evaluate on the held-out split").click()
+            page.get_by_text("Most confident mistakes").wait_for(timeout=180_000)
+            wait_idle(page, settle=2.0)
+            page.get_by_text("Where a model goes wrong").evaluate("e => e.scrollIntoView({block: 'start'})")
+            time.sleep(1.0)
+            page.screenshot(path=str(args.out / "explore-model.png"))
 
             page.goto(f"{url}/train?sweep={name}")
             wait_idle(page, settle=3.0)
             page.screenshot(path=str(args.out / "train.png"))
             browser.close()
-    for shot in ("draw", "explore", "train"):
+    for shot in ("draw", "explore", "explore-model", "train"):
         print(args.out / f"{shot}.png")
     return 0
 

@@ -112,6 +112,12 @@ class KFoldReport:
         return {**self.scores[name].summary(), "folds": self.folds, "repeats": self.repeats,
                 "n_drawings": self.n_drawings}
 
+    def paired(self, a: str, b: str) -> dict:
+        """Model `a` against model `b` on the same folds: mean top-1 difference, folds won/tied/lost."""
+        diff = np.asarray(self.scores[a].top1) - np.asarray(self.scores[b].top1)
+        return {"top1_diff_mean": float(diff.mean()), "wins": int((diff > 0).sum()),
+                "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum())}
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["n_drawings"] = self.n_drawings

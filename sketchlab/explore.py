@@ -192,14 +192,15 @@ class HeldOut:
         return self.images.reshape(len(self.images), 784).astype(np.float32) / 255.0
 
 
-def heldout_split(data_dir, classes, per_class: int | None = None, cache_dir=None) -> HeldOut:
+def heldout_split(data_dir, classes, per_class: int | None = None, cache_dir=None,
+                  balanced: bool = True) -> HeldOut:
     """Seed 000's stratified 80/20 split (test_size 0.2, random_state 42) of `classes` (in the
     model's label order) with a model's per-class cap, as training builds it: the test part.
     """
     from .training import RunConfig, prepare_split
 
     config = RunConfig(classes=tuple(classes), per_class=per_class, augment=False)
-    split = prepare_split(data_dir, config, cache_dir)
+    split = prepare_split(data_dir, config, cache_dir, balanced=balanced)
     images = np.rint(split.X_val * 255).astype(np.uint8).reshape(-1, 28, 28)
     return HeldOut(images, split.y_val, list(split.classes), len(split.y_train), split.source)
 

@@ -375,7 +375,7 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
 
 
 @pytest.mark.slow
-def test_cancel_a_sweep_from_the_page(app_env):
+def test_cancel_a_run_and_a_sweep_from_the_page(app_env):
     from sketchlab import sweeps
 
     at = new_app("app_pages/train.py")
@@ -387,6 +387,11 @@ def test_cancel_a_sweep_from_the_page(app_env):
     names = [s.name for s in sweeps.list_sweeps(app_env)]
     try:
         assert len(names) == 1
+        at.selectbox(key="train_cancel_which").set_value(1)
+        at.button(key="train_cancel_run").click().run()
+        assert_clean(at)
+        run1 = next(r for r in sweeps.sweep_runs(app_env, names[0]) if r.number == 1)
+        assert run1.cancel_requested or run1.state == "cancelled"
         at.button(key="train_cancel_sweep").click().run()
         assert_clean(at)
         summary = sweeps.get_sweep(app_env, names[0])
@@ -398,3 +403,27 @@ def test_cancel_a_sweep_from_the_page(app_env):
         assert states <= {"cancelled", "done"} and "cancelled" in states
     finally:
         _stop_workers(app_env, names)
+
+
+@pytest.mark.slow
+def test_a_sweep_left_without_a_worker_can_be_restarted_from_the_page(app_env):
+    # as after a machine restart: runs queued in the storage, no worker process alive
+    from sketchlab import sweeps
+
+    spec = sweeps.SweepSpec(model="mlp", base={"epochs": 1}, values={"learning_rate": [0.05]},
+                            classes=SYNTHETIC_CLASSES)
+    name = sweeps.launch_sweep(spec, app_env, start_worker=False)
+    try:
+        at = new_app("app_pages/train.py")
+        assert_clean(at)
+        assert at.selectbox(key="train_sweep").value == name
+        assert "No worker is running this sweep" in texts(at.warning)
+        at.button(key="train_start_worker").click().run()
+        assert_clean(at)
+        assert sweeps.workers_alive(app_env)
+        deadline = time.monotonic() + 180
+        while not sweeps.get_sweep(app_env, name).is_final and time.monotonic() < deadline:
+            time.sleep(1)
+        assert {r.state for r in sweeps.sweep_runs(app_env, name)} == {"done"}
+    finally:
+        _stop_workers(app_env, [name])

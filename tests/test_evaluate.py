@@ -44,6 +44,20 @@ def test_topk_hits():
     assert topk_hits(probs[:, :2], np.array([1, 0, 1]), 3).all()  # k above the class count: every class
 
 
+def test_report_summary_and_paired_comparison():
+    scores = {
+        "cnn": evaluate.ModelScores("cnn", top1=[0.8, 0.9, 0.7], top3=[1.0, 1.0, 0.9]),
+        "mlp": evaluate.ModelScores("mlp", top1=[0.7, 0.9, 0.8], top3=[0.9, 1.0, 0.9]),
+    }
+    report = evaluate.KFoldReport(scores, ["a", "b"], {"a": 10, "b": 5}, 3, 1, 0, "test", {})
+    assert report.kfold_entry("cnn") == pytest.approx(
+        {"top1_mean": 0.8, "top1_std": np.std([0.8, 0.9, 0.7]), "top3_mean": 29 / 30,
+         "top3_std": np.std([1.0, 1.0, 0.9]), "folds": 3, "repeats": 1, "n_drawings": 15}
+    )
+    d = report.paired("cnn", "mlp")
+    assert (d["wins"], d["ties"], d["losses"]) == (1, 1, 1) and d["top1_diff_mean"] == pytest.approx(0.0)
+
+
 def test_unknown_model_name_is_refused(tiny_data_dir):
     data = load_eval_data(tiny_data_dir, ("apple", "anvil"))
     with pytest.raises(ValueError, match="unknown model"):
@@ -110,7 +124,6 @@ def test_accuracy_benchmark_says_when_data_is_missing(tmp_path, capsys, monkeypa
     sys.modules.pop("accuracy", None)
 
 
-@pytest.mark.slow
 def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
     """A sanity check, not an accuracy claim: the shipped models were trained on these drawings.
 
@@ -121,7 +134,7 @@ def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
 
     data = load_eval_data(real_data, QUICKDRAW_10)
     X = rasterize_strokes([d.strokes for d in data.drawings]).reshape(-1, 784).astype(np.float32) / 255.0
-    for kind in ("mlp", "cnn"):
+    for kind in ("mlp", "cnn", "strong"):
         model, card = load_model(REPO_MODELS_DIR / kind)
         assert card["classes"] == list(QUICKDRAW_10)
         assert card["kind"] == kind and card["status"] == "done"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import SYNTHETIC_CLASSES, write_ndjson
+from conftest import SYNTHETIC_CLASSES, synthetic_records, write_ndjson
 from sketchlab import explore, plots
 from sketchlab.dataset import NoDataError
 
@@ -105,6 +105,12 @@ def test_heldout_split_is_seed_000s_20_percent(tiny_data_dir):
     capped = explore.heldout_split(tiny_data_dir, SYNTHETIC_CLASSES[::-1], per_class=10)
     assert capped.classes == list(SYNTHETIC_CLASSES[::-1])
     assert np.bincount(capped.labels).tolist() == [2, 2, 2, 2]
+    extra = tiny_data_dir / "simplified_ndjson" / "ant.ndjson"
+    write_ndjson(extra, synthetic_records("ant", 0, 50))
+    classes = (*SYNTHETIC_CLASSES, "ant")
+    assert np.bincount(explore.heldout_split(tiny_data_dir, classes).labels).tolist() == [6] * 5
+    unbalanced = explore.heldout_split(tiny_data_dir, classes, balanced=False)
+    assert np.bincount(unbalanced.labels).tolist() == [6, 6, 6, 6, 10]
 
 
 def test_evaluate_confusion_and_most_wrong():

@@ -33,13 +33,16 @@ from sketchlab.evaluate import BASELINE, MODEL_NAMES, RECIPES, evaluate_kfold, l
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None, help="Quick Draw data folder (default: $SKETCHLAB_DATA or ../shared/quickdraw)")
+    p.add_argument("--data-dir", default=None,
+                   help="Quick Draw data folder (default: $SKETCHLAB_DATA or ../shared/quickdraw)")
     p.add_argument("--folds", type=int, default=5, help="folds (default: 5)")
     p.add_argument("--repeats", type=int, default=2, help="repeats with fresh folds (default: 2)")
     p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
-    p.add_argument("--models", default=",".join(MODEL_NAMES), help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
+    p.add_argument("--models", default=",".join(MODEL_NAMES),
+                   help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and the runs (default: 0)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the full report (per-fold scores) here")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the full report (per-fold scores) here")
     args = p.parse_args(argv)
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
@@ -57,13 +60,14 @@ def main(argv=None) -> int:
         if kind in RECIPES:
             c = RECIPES[kind]
             epochs = args.epochs or c.epochs
-            print(f"recipe {kind}: {c.optimizer} lr={c.learning_rate:g} batch={c.batch_size} epochs={epochs} "
-                  f"augment={c.augment} early_stopping={c.early_stopping_patience}")
+            print(f"recipe {kind}: {c.optimizer} lr={c.learning_rate:g} batch={c.batch_size} "
+                  f"epochs={epochs} augment={c.augment} early_stopping={c.early_stopping_patience}")
     start = time.perf_counter()
     try:
         with tqdm(total=args.folds * args.repeats * len(models), desc="k-fold", unit="fit") as bar:
             report = evaluate_kfold(
-                data, models=models, folds=args.folds, repeats=args.repeats, seed=args.seed, epochs=args.epochs,
+                data, models=models, folds=args.folds, repeats=args.repeats, seed=args.seed,
+                epochs=args.epochs,
                 on_progress=lambda done, total, label: (bar.update(1), bar.set_postfix_str(label)),
             )
     except ValueError as exc:

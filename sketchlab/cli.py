@@ -48,22 +48,25 @@ def _add_dataset_args(p) -> None:
     p.add_argument("--recognized-only", action="store_true", help="drop drawings the game did not recognize")
 
 
-def dataset_spec_from_args(args):
+def classes_arg(text: str | None) -> tuple[str, ...]:
+    """A `--classes a,b,c` value → official class names (QuickDraw-10 when empty)."""
     from .categories import QUICKDRAW_10, canonical_category
-    from .dataset import DatasetSpec
 
+    if not text:
+        return QUICKDRAW_10
     try:
-        classes = (
-            tuple(canonical_category(c) for c in args.classes.split(",") if c.strip())
-            if args.classes
-            else QUICKDRAW_10
-        )
+        return tuple(canonical_category(c) for c in text.split(",") if c.strip())
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def dataset_spec_from_args(args):
+    from .dataset import DatasetSpec
+
     if args.per_class is not None and args.per_class < 1:
         raise UserError("--per-class must be at least 1")
     return DatasetSpec(
-        classes=classes,
+        classes=classes_arg(args.classes),
         per_class=args.per_class,
         balanced=not args.unbalanced,
         recognized_only=args.recognized_only,

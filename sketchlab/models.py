@@ -106,8 +106,8 @@ def _conv_bn(filters: int):
     """Conv 3x3 (no bias: batch norm supplies it) → BatchNorm → ReLU.
 
     Momentum 0.9, not Keras' 0.99: a run on a few hundred drawings has only a few hundred
-    steps, too few for 0.99's moving statistics to catch up with the changing weights
-    (measured: chance-level test accuracy after 30 epochs on 270 drawings, 0.89 with 0.9).
+    steps, too few for 0.99's moving statistics to catch up with the changing weights: on
+    the k-fold folds of `sketchlab.evaluate` the model then scored at chance at test time.
     """
     from keras import layers
 

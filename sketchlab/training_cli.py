@@ -15,7 +15,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from .categories import QUICKDRAW_10, canonical_category
+from .cli import UserError, classes_arg, progress_bar
 from .models import MODEL_KINDS, OPTIMIZERS
 
 
@@ -24,17 +24,6 @@ def register(sub) -> None:
     _train_parser(sub)
     _evaluate_parser(sub)
     _predict_parser(sub)
-
-
-def _classes_arg(text: str | None) -> tuple[str, ...]:
-    from .cli import UserError
-
-    if not text:
-        return QUICKDRAW_10
-    try:
-        return tuple(canonical_category(c) for c in text.split(",") if c.strip())
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _optimizer_arg(text: str) -> str:
@@ -79,7 +68,6 @@ def _train_parser(sub) -> None:
 
 
 def _config_from_args(args):
-    from .cli import UserError
     from .training import RunConfig
 
     config = RunConfig(
@@ -88,7 +76,7 @@ def _config_from_args(args):
         learning_rate=args.lr,
         batch_size=args.batch_size,
         epochs=args.epochs,
-        classes=_classes_arg(args.classes),
+        classes=classes_arg(args.classes),
         per_class=args.per_class,
         seed=args.seed,
         augment=not args.no_augment,
@@ -123,7 +111,6 @@ class _CtrlC:
 
 def _download(args, config, settings) -> None:
     """--download N: fetch the first N drawings of each class into the data folder first."""
-    from .cli import UserError, progress_bar
     from .download import DEFAULT_BASE_URL, DownloadError, download_classes
 
     print(f"downloading the first {args.download} drawings of {len(config.classes)} classes into {settings.data_dir}")
@@ -141,7 +128,6 @@ def cmd_train(args, settings) -> int:
 
     from tqdm import tqdm
 
-    from .cli import UserError
     from .training import prepare_split, save_model, train_run
 
     config = _config_from_args(args)
@@ -236,14 +222,13 @@ def cmd_evaluate(args, settings) -> int:
 def _evaluate_kfold(args, settings) -> int:
     from tqdm import tqdm
 
-    from .cli import UserError
     from .evaluate import MODEL_NAMES, evaluate_kfold, load_eval_data
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown or not models:
         raise UserError(f"--models: choose from {', '.join(MODEL_NAMES)}")
-    data = load_eval_data(settings.data_dir, _classes_arg(args.classes))
+    data = load_eval_data(settings.data_dir, classes_arg(args.classes))
     try:
         with tqdm(total=args.folds * args.repeats * len(models), desc="k-fold", unit="fit") as bar:
             report = evaluate_kfold(
@@ -261,7 +246,6 @@ def _evaluate_kfold(args, settings) -> int:
 def _evaluate_saved(dirs, settings) -> int:
     import numpy as np
 
-    from .cli import UserError
     from .training import ModelLoadError, RunConfig, confusion_matrix, load_model, predict_proba, prepare_split
 
     for d in dirs:
@@ -314,7 +298,6 @@ def _inputs(text: str, limit: int):
     """(label, ("strokes", strokes) | ("bitmap", image)) for each drawing the argument holds."""
     from PIL import Image, UnidentifiedImageError
 
-    from .cli import UserError
     from .formats import drawing_from_record
     from .predict import bitmap_from_image
 
@@ -354,7 +337,6 @@ def _inputs(text: str, limit: int):
 
 
 def cmd_predict(args, settings) -> int:
-    from .cli import UserError
     from .predict import Predictor
     from .training import ModelLoadError
 

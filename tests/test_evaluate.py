@@ -146,3 +146,20 @@ def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
         assert 0.0 <= k["top1_mean"] <= k["top3_mean"] <= 1.0
         accuracy = topk_hits(predict_proba(model, X), data.labels, 1).mean()
         assert accuracy > 2 / len(QUICKDRAW_10)  # well above chance (0.1)
+
+
+def test_a_diverged_run_scores_zero_and_is_flagged(tiny_data_dir, monkeypatch):
+    real_train_run = evaluate.train_run
+
+    def diverging(config, split, *a, **kw):
+        result = real_train_run(config, split, *a, **kw)
+        result.status = "diverged"  # as train_run reports a NaN / exploding loss
+        return result
+
+    monkeypatch.setattr(evaluate, "train_run", diverging)
+    data = load_eval_data(tiny_data_dir, ("apple", "anvil", "airplane"))
+    report = evaluate_kfold(data, models=("mlp", "baseline"), folds=2, repeats=1, epochs=1)
+    assert report.scores["mlp"].statuses == ["diverged", "diverged"]
+    assert report.scores["mlp"].top1 == report.scores["mlp"].top3 == [0.0, 0.0]
+    assert "2 of 2 runs diverged" in report.table()
+    assert "diverged" not in report.table().splitlines()[-1]  # the baseline's row

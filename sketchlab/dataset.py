@@ -270,7 +270,7 @@ def _read_cache(path: Path):
 def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seed 000's stratified split of row indices (`train_test_split`, stratify=labels).
 
-    Raises ValueError saying which class is too small when a stratified split is impossible.
+    Raises NoDataError saying which class is too small when a stratified split is impossible.
     """
     from sklearn.model_selection import train_test_split
 
@@ -279,7 +279,7 @@ def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.n
         return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
     except ValueError as exc:
         counts = np.bincount(labels) if len(labels) else np.zeros(1, dtype=int)
-        raise ValueError(
+        raise NoDataError(
             f"cannot split {len(labels)} drawings {1 - test_size:.0%}/{test_size:.0%} with every class on "
             f"both sides (smallest class: {counts.min()} drawings): {exc}"
         ) from None
@@ -349,8 +349,5 @@ def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None, p
 
 def _split(images, labels, classes, spec: DatasetSpec, source: str) -> Dataset:
     X = images.reshape(len(images), 784).astype(np.float32) / 255.0
-    try:
-        train, test = split_indices(labels, spec.test_size, spec.seed)
-    except ValueError as exc:
-        raise NoDataError(str(exc)) from None
+    train, test = split_indices(labels, spec.test_size, spec.seed)
     return Dataset(X[train], labels[train], X[test], labels[test], list(classes), source)

@@ -199,7 +199,7 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
     models scored by k-fold instead); `balanced=False` keeps every drawing of every
     class instead of cutting each class to the smallest one's count (seed 004).
     """
-    from .dataset import DatasetSpec, build_dataset, load_stroke_data, scan_data_dir
+    from .dataset import DatasetSpec, build_dataset, load_stroke_data, scan_data_dir, split_indices
     from .raster import rasterize_strokes
 
     if not 0.0 <= test_size < 1.0:
@@ -216,7 +216,7 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
         return TrainSplit(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.classes, ds.source)
     data = load_stroke_data(data_dir, spec)
     if test_size > 0:
-        train, val = _split_or_explain(data.labels, test_size, spec.seed)
+        train, val = split_indices(data.labels, test_size, spec.seed)
     else:
         train, val = np.arange(len(data.labels)), np.zeros(0, dtype=np.int64)
     strokes = [d.strokes for d in data.drawings]
@@ -237,19 +237,6 @@ def _canonical(name: str) -> str:
         return canonical_category(name)
     except ValueError:
         return name
-
-
-def _split_or_explain(labels: np.ndarray, test_size: float, seed: int):
-    from .dataset import NoDataError, split_indices
-
-    try:
-        return split_indices(labels, test_size, seed)
-    except ValueError as exc:  # sklearn: a class too small for a stratified split
-        counts = np.bincount(labels)
-        raise NoDataError(
-            f"too few drawings for a stratified 80/20 split ({len(labels)} drawings, "
-            f"smallest class {counts.min()}): {exc}"
-        ) from None
 
 
 class _EpochInputs:

@@ -110,7 +110,7 @@ def test_split_is_seed_000s():
     train, test = split_indices(labels, 0.2, 42)
     ref_train, ref_test = train_test_split(np.arange(65), test_size=0.2, random_state=42, stratify=labels)
     assert np.array_equal(train, ref_train) and np.array_equal(test, ref_test)
-    with pytest.raises(ValueError, match="smallest class: 1 drawings"):
+    with pytest.raises(NoDataError, match="smallest class: 1 drawings"):
         split_indices(np.array([0, 0, 0, 1]), 0.2, 42)
 
 

@@ -381,7 +381,7 @@ def train_run(
     if len(split.X_train) == 0:
         raise ValueError("the training split is empty")
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, n_classes, config.optimizer, config.learning_rate)
+    model = build_model(config.model, n_classes)
     compile_model(model, config.optimizer, config.learning_rate, steps_per_execution=STEPS_PER_EXECUTION)
     guard = _make_guard(n_classes, should_stop)
     inputs = _EpochInputs(split, config)

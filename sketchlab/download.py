@@ -32,6 +32,7 @@ import requests
 import urllib3
 
 from .categories import QUICKDRAW_10, canonical_category
+from .fileio import replace_file
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 # format -> (folder in the bucket, folder in the data dir, file suffix)
@@ -165,7 +166,7 @@ class _Part:
             fh.truncate(keep)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(self.path, self.final)
+        replace_file(self.path, self.final)
         self.fh.close()
         return self.final
 

@@ -15,7 +15,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from .cli import UserError, classes_arg, progress_bar
+from .cli_common import UserError, classes_arg, progress_bar
 from .models import MODEL_KINDS, OPTIMIZERS, optimizer_name
 
 

@@ -344,7 +344,8 @@ def cmd_predict(args, settings) -> int:
     else:
         dirs = _default_model_dirs(settings)
     if not dirs:
-        raise UserError(f"no models found in {settings.models_dir}; train one with `python -m sketchlab train`")
+        raise UserError(f"no models found in {settings.models_dir}: set SKETCHLAB_MODELS to a folder of "
+                        "<kind>/model.keras + card.json, or train one with `sketchlab train`")
     try:
         predictor = Predictor.from_dirs(dirs)
     except ModelLoadError as exc:

@@ -80,13 +80,14 @@ def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
     """Seed 000's way: one process, `fit` per run on the same arrays. (wall s, CPU s, accuracies)"""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     from sketchlab.dataset import DatasetSpec, build_dataset
-    from sketchlab.models import build_model
+    from sketchlab.models import build_model, compile_model
 
     ds = build_dataset(settings.data_dir, DatasetSpec(classes=spec.classes, per_class=spec.base["per_class"]),
                        settings.dataset_cache_dir)
     accs = []
     for params, _group in expand_runs(spec):
-        model = build_model(spec.model, len(ds.classes), params["optimizer"], params["learning_rate"])
+        model = build_model(spec.model, len(ds.classes))
+        compile_model(model, params["optimizer"], params["learning_rate"])
         hist = model.fit(ds.X_train, ds.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
                          validation_data=(ds.X_test, ds.y_test), verbose=0)
         accs.append(float(hist.history["val_accuracy"][-1]))

@@ -45,10 +45,10 @@ def synthetic_data(n: int, seed: int = 0):
 def plain_fit(kind: str, X, y, Xv, yv) -> float:
     import keras
 
-    from sketchlab.models import build_model
+    from sketchlab.models import build_model, compile_model
 
     keras.utils.set_random_seed(0)
-    model = build_model(kind, len(CLASSES), "SGD", 0.01)
+    model = compile_model(build_model(kind, len(CLASSES)), "SGD", 0.01)
     model.fit(X, y, batch_size=32, epochs=1, validation_data=(Xv, yv), verbose=0)  # traces
     t0 = time.perf_counter()
     model.fit(X, y, batch_size=32, epochs=1, validation_data=(Xv, yv), verbose=0)

@@ -7,13 +7,11 @@ the library. Errors a user can fix are printed as one line (exit code 2), not a 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from .cli_common import UserError, classes_arg, progress_bar
 from .settings import Settings
-
-
-class UserError(Exception):
-    """An error with a message meant for the person at the terminal."""
 
 
 # ---------------------------------------------------------------- data
@@ -48,18 +46,6 @@ def _add_dataset_args(p) -> None:
     p.add_argument("--recognized-only", action="store_true", help="drop drawings the game did not recognize")
 
 
-def classes_arg(text: str | None) -> tuple[str, ...]:
-    """A `--classes a,b,c` value → official class names (QuickDraw-10 when empty)."""
-    from .categories import QUICKDRAW_10, canonical_category
-
-    if not text:
-        return QUICKDRAW_10
-    try:
-        return tuple(canonical_category(c) for c in text.split(",") if c.strip())
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
 def dataset_spec_from_args(args):
     from .dataset import DatasetSpec
 
@@ -71,21 +57,6 @@ def dataset_spec_from_args(args):
         balanced=not args.unbalanced,
         recognized_only=args.recognized_only,
     )
-
-
-def progress_bar(desc: str, unit: str):
-    """A tqdm bar (on stderr, hidden when stderr is not a terminal) and a progress(done, total, msg) for it."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, unit=unit, unit_scale=unit == "B", leave=False, disable=None)
-
-    def progress(done, total, message):
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.set_postfix_str(message, refresh=False)
-        bar.update(done - bar.n)
-
-    return bar, progress
 
 
 def cmd_data_info(args, settings: Settings) -> int:
@@ -141,9 +112,33 @@ def cmd_data_build(args, settings: Settings) -> int:
 
 
 def cmd_data_download(args, settings: Settings) -> int:
-    from .download import download_cli
+    """`data download [classes...] [--per-class N] [--format F] [--base-url U]`: one bar per class."""
+    import requests
 
-    return download_cli(args, settings)
+    from .categories import QUICKDRAW_10
+    from .dataset import count_lines
+    from .download import DEFAULT_BASE_URL, DownloadError, check_request, download_class
+    from .formats import count_bitmaps
+
+    fmt, per_class = args.format, args.per_class
+    try:
+        names = [check_request(c, fmt, per_class) for c in (list(args.classes) or list(QUICKDRAW_10))]
+    except DownloadError as exc:
+        raise UserError(str(exc)) from None
+    what = f"the first {per_class} drawings of" if per_class else "all drawings of"
+    print(f"downloading {what} {len(names)} classes ({fmt}) into {settings.data_dir}")
+    with requests.Session() as session:
+        for i, name in enumerate(names):
+            bar, progress = progress_bar(f"[{i + 1}/{len(names)}] {name}", "B")
+            try:
+                with bar:
+                    path = download_class(name, settings.data_dir, fmt, per_class,
+                                          args.base_url or DEFAULT_BASE_URL, progress, session)
+            except DownloadError as exc:
+                raise UserError(str(exc)) from None
+            count = count_lines(path) if fmt == "simplified" else count_bitmaps(path)
+            print(f"  {name}: {count:,} drawings -> {path}")
+    return 0
 
 
 # ---------------------------------------------------------------- entry point
@@ -155,7 +150,9 @@ def _command_groups():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sketchlab", description="SketchLab: Quick, Draw! data and models")
+    # The installed `sketchlab` command, or `python -m sketchlab` from a checkout.
+    prog = "sketchlab" if os.path.basename(sys.argv[0]) == "sketchlab" else "python -m sketchlab"
+    parser = argparse.ArgumentParser(prog=prog, description="SketchLab: Quick, Draw! data and models")
     parser.add_argument("--data-dir", default=None, help="folder of Quick Draw files (default: $SKETCHLAB_DATA)")
     parser.add_argument("--home", default=None, help="folder for caches, runs and sweeps (default: $SKETCHLAB_HOME)")
     sub = parser.add_subparsers(dest="command", required=True)

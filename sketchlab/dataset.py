@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,9 +25,10 @@ import numpy as np
 
 from .categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
+from .fileio import atomic_write
 from .formats import count_bitmaps  # noqa: F401 - re-exported: `data info` and explore count from here
 from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
-from .raster import rasterize_strokes
+from .raster import bitmap_to_input, rasterize_strokes
 
 NPZ_NAME = "quickdraw10.npz"
 _CANONICAL = {c.lower(): c for c in ALL_CATEGORIES}
@@ -247,15 +246,8 @@ def _fingerprint(data_dir, spec: DatasetSpec, names, available) -> str:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _read_cache(path: Path):
@@ -348,6 +340,6 @@ def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None, p
 
 
 def _split(images, labels, classes, spec: DatasetSpec, source: str) -> Dataset:
-    X = images.reshape(len(images), 784).astype(np.float32) / 255.0
+    X = bitmap_to_input(images)
     train, test = split_indices(labels, spec.test_size, spec.seed)
     return Dataset(X[train], labels[train], X[test], labels[test], list(classes), source)

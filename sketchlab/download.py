@@ -24,14 +24,14 @@ import json
 import os
 import re
 import struct
-import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
 
-from .categories import QUICKDRAW_10, canonical_category
+from .categories import canonical_category
+from .fileio import replace_file
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 # format -> (folder in the bucket, folder in the data dir, file suffix)
@@ -63,7 +63,8 @@ def local_path(data_dir, name: str, fmt: str = "simplified") -> Path:
     return Path(data_dir) / folder / f"{name}{suffix}"
 
 
-def _check_request(name: str, fmt: str, max_drawings) -> str:
+def check_request(name: str, fmt: str, max_drawings) -> str:
+    """The official spelling of class `name`, or DownloadError for a bad name, format or count."""
     if fmt not in FORMATS:
         raise DownloadError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if max_drawings is not None and (not isinstance(max_drawings, int) or max_drawings < 1):
@@ -165,7 +166,7 @@ class _Part:
             fh.truncate(keep)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(self.path, self.final)
+        replace_file(self.path, self.final)
         self.fh.close()
         return self.final
 
@@ -435,7 +436,7 @@ def download_class(
 
     A file that already holds `max_drawings` drawings is kept as is. Raises DownloadError.
     """
-    name = _check_request(name, fmt, max_drawings)
+    name = check_request(name, fmt, max_drawings)
     final = local_path(data_dir, name, fmt)
     _writable_dir(final.parent)
     if _have_enough(final, fmt, max_drawings):
@@ -472,7 +473,7 @@ def download_classes(
 
     `progress(done_bytes, total_bytes, message)` gets "[i/n] " in front of each message.
     """
-    names = [_check_request(n, fmt, max_drawings) for n in names]
+    names = [check_request(n, fmt, max_drawings) for n in names]
     own_session = session is None
     session = session or requests.Session()
     paths = []
@@ -485,33 +486,3 @@ def download_classes(
         if own_session:
             session.close()
     return paths
-
-
-def download_cli(args, settings) -> int:
-    """`python -m sketchlab data download [classes...] [--per-class N] [--format F] [--base-url U]`."""
-    from .cli import progress_bar
-    from .dataset import count_lines
-    from .formats import count_bitmaps
-
-    fmt = getattr(args, "format", "simplified")
-    base_url = getattr(args, "base_url", None) or DEFAULT_BASE_URL
-    per_class = getattr(args, "per_class", None)
-    try:
-        names = [_check_request(c, fmt, per_class) for c in (list(args.classes) or list(QUICKDRAW_10))]
-    except DownloadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    what = f"the first {per_class} drawings of" if per_class else "all drawings of"
-    print(f"downloading {what} {len(names)} classes ({fmt}) into {settings.data_dir}")
-    with requests.Session() as session:
-        for i, name in enumerate(names):
-            bar, progress = progress_bar(f"[{i + 1}/{len(names)}] {name}", "B")
-            try:
-                with bar:
-                    path = download_class(name, settings.data_dir, fmt, per_class, base_url, progress, session)
-            except DownloadError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            count = count_lines(path) if fmt == "simplified" else count_bitmaps(path)
-            print(f"  {name}: {count:,} drawings -> {path}")
-    return 0

@@ -26,7 +26,7 @@ import numpy as np
 
 from .categories import QUICKDRAW_10
 from .dataset import DatasetSpec, StrokeData, load_stroke_data
-from .raster import rasterize_strokes
+from .raster import bitmap_to_input, rasterize_strokes
 from .training import RunConfig, TrainSplit, predict_proba, train_run
 
 BASELINE = "baseline"
@@ -184,7 +184,7 @@ def evaluate_kfold(
     strokes = [d.strokes for d in data.drawings]
     y = np.asarray(data.labels, dtype=np.int64)
     n_classes = len(data.classes)
-    X = rasterize_strokes(strokes).reshape(len(strokes), 784).astype(np.float32) / 255.0
+    X = bitmap_to_input(rasterize_strokes(strokes))
     splits = kfold_splits(y, folds, repeats, seed)
 
     run_configs: dict[str, RunConfig] = {}

@@ -30,7 +30,7 @@ from .dataset import (
 )
 from .drawing import Drawing
 from .formats import load_bitmaps
-from .raster import rasterize_strokes
+from .raster import bitmap_to_input, rasterize_strokes
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class HeldOut:
 
     @property
     def X(self) -> np.ndarray:
-        return self.images.reshape(len(self.images), 784).astype(np.float32) / 255.0
+        return bitmap_to_input(self.images)
 
 
 def heldout_split(data_dir, classes, per_class: int | None = None, cache_dir=None,

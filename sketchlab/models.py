@@ -6,8 +6,9 @@ produce them), and outputs softmax probabilities over the classes. The CNNs resh
 to 28x28x1 inside the model (0 parameters), so data, training and inference handle
 every kind alike.
 
-Models are compiled with sparse categorical cross-entropy, accuracy and top-3 accuracy.
-Keras is imported inside the functions, so the constants here are cheap to import
+The builders only build: `compile_model` is the one place a model gets its optimizer,
+loss (sparse categorical cross-entropy) and metrics (accuracy, top-3 accuracy), and
+`training.train_run` calls it once per run. Keras is imported inside the functions, so the constants here are cheap to import
 (the CLI's argument parser needs them without loading TensorFlow).
 """
 
@@ -19,19 +20,24 @@ INPUT_DIM = 784
 SIDE = 28
 
 
+def optimizer_name(name) -> str:
+    """The OPTIMIZERS spelling of `name` (case and surrounding spaces forgiven); ValueError if none."""
+    by_lower = {o.lower(): o for o in OPTIMIZERS}
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in by_lower:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return by_lower[key]
+
+
 def make_optimizer(name: str, learning_rate: float):
-    """One of OPTIMIZERS (case-insensitive) with the given learning rate."""
+    """One of OPTIMIZERS (see `optimizer_name`) with the given learning rate."""
     import keras
 
-    by_lower = {o.lower(): o for o in OPTIMIZERS}
-    if str(name).lower() not in by_lower:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    cls = getattr(keras.optimizers, by_lower[str(name).lower()])
-    return cls(learning_rate=float(learning_rate))
+    return getattr(keras.optimizers, optimizer_name(name))(learning_rate=float(learning_rate))
 
 
 def compile_model(model, optimizer="Adam", learning_rate=1e-3, steps_per_execution=1):
-    """(Re)compile with a fresh optimizer. `steps_per_execution` > 1 runs that many batches
+    """Compile with a fresh optimizer (the only compile in SketchLab); returns the model. `steps_per_execution` > 1 runs that many batches
     per call into the compiled train step, which cuts the per-batch Python overhead
     (`training.train_run` uses it; see benchmarks/train_speed.py)."""
     import keras
@@ -54,7 +60,7 @@ def _flat_input():
     return keras.Input(shape=(INPUT_DIM,), dtype="float32", name="pixels")
 
 
-def build_mlp(n_classes: int, optimizer="Adam", learning_rate=1e-3):
+def build_mlp(n_classes: int):
     """Seed 000: 784 → Dense 32 relu → Dense 32 relu → Dense n softmax (26,506 params at n=10)."""
     import keras
     from keras import layers
@@ -68,10 +74,10 @@ def build_mlp(n_classes: int, optimizer="Adam", learning_rate=1e-3):
         ],
         name="mlp",
     )
-    return compile_model(model, optimizer, learning_rate)
+    return model
 
 
-def build_cnn(n_classes: int, optimizer="Adam", learning_rate=1e-3):
+def build_cnn(n_classes: int):
     """Seed 004's CNN on 28x28x1 (93,322 params at n=10).
 
     The ReLU after each max-pool is the seed's (a no-op on ReLU output, kept to match it).
@@ -99,7 +105,7 @@ def build_cnn(n_classes: int, optimizer="Adam", learning_rate=1e-3):
         ],
         name="cnn",
     )
-    return compile_model(model, optimizer, learning_rate)
+    return model
 
 
 def _conv_bn(filters: int):
@@ -118,7 +124,7 @@ def _conv_bn(filters: int):
     ]
 
 
-def build_strong(n_classes: int, optimizer="Adam", learning_rate=1e-3):
+def build_strong(n_classes: int):
     """A wider CNN with batch norm and global average pooling.
 
     Three stages of two 3x3 convs (32, 64, 96 filters) at 28, 14 and 7 pixels; global
@@ -146,19 +152,19 @@ def build_strong(n_classes: int, optimizer="Adam", learning_rate=1e-3):
         ],
         name="strong",
     )
-    return compile_model(model, optimizer, learning_rate)
+    return model
 
 
 _BUILDERS = {"mlp": build_mlp, "cnn": build_cnn, "strong": build_strong}
 
 
-def build_model(kind: str, n_classes: int, optimizer="Adam", learning_rate=1e-3):
-    """A compiled model of one of MODEL_KINDS."""
+def build_model(kind: str, n_classes: int):
+    """A new, uncompiled model of one of MODEL_KINDS (`compile_model` readies it for training)."""
     if kind not in _BUILDERS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
-    return _BUILDERS[kind](int(n_classes), optimizer, learning_rate)
+    return _BUILDERS[kind](int(n_classes))
 
 
 def architecture_text(model) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .drawing import normalize_strokes
-from .raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, rasterize_drawing
+from .raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, bitmap_to_input, rasterize_drawing
 
 SIDE = 28
 
@@ -64,7 +64,7 @@ def preprocess_strokes(strokes) -> tuple[np.ndarray, np.ndarray]:
     if not normalized:
         raise EmptyDrawingError("empty drawing: draw something first")
     image = rasterize_drawing(normalized, SIDE)
-    return image.reshape(SIDE * SIDE).astype(np.float32) / 255.0, image
+    return bitmap_to_input(image), image
 
 
 def preprocess_bitmap(image) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +78,7 @@ def preprocess_bitmap(image) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError("bitmap holds non-finite values")
         arr = np.clip(arr * 255.0 if arr.max() <= 1.0 else arr, 0, 255).round()
     image8 = arr.astype(np.uint8)
-    return image8.reshape(-1).astype(np.float32) / 255.0, image8
+    return bitmap_to_input(image8), image8
 
 
 def bitmap_from_image(img) -> np.ndarray:

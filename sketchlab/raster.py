@@ -211,3 +211,14 @@ def rasterize_strokes(drawings, size: int = 28, workers: int | None = None) -> n
 def rasterize_drawing(strokes: list[np.ndarray], size: int = 28) -> np.ndarray:
     """One drawing → (size, size) uint8."""
     return rasterize_strokes([strokes], size)[0]
+
+
+def bitmap_to_input(images, size: int = 28) -> np.ndarray:
+    """Bitmaps (0..255) → what every model takes: float32 in [0, 1], pixels flattened.
+
+    (N, size, size) or (N, size*size) → (N, size*size); one (size, size) bitmap → (size*size,).
+    """
+    arr = np.asarray(images)
+    if arr.shape[-2:] == (size, size):
+        arr = arr.reshape(*arr.shape[:-2], size * size)
+    return arr.astype(np.float32) / 255.0

@@ -12,13 +12,12 @@ The file names and the card reader are training's (`save_model` writes the same 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .fileio import atomic_dir, remove_dir
 from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_model
 
 # Kinds first in this order; any other kind a card names comes after, alphabetically.
@@ -158,37 +157,17 @@ def promote(run_dir, settings, check_loads: bool = True) -> Path:
         except ModelLoadError as exc:
             raise PromoteError(str(exc)) from None
 
-    root = Path(settings.promoted_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / kind
-    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-new-", dir=root))
-    try:
+    target = Path(settings.promoted_dir) / kind
+    with atomic_dir(target) as staging:
         # A fresh copy (new mtime) so every promotion gets a new version, even of an equal-size file.
         shutil.copyfile(run_dir / MODEL_FILE, staging / MODEL_FILE)
         card = dict(card)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         card["promoted"] = {"from": str(run_dir), "at": now}
         (staging / CARD_FILE).write_text(json.dumps(card, indent=1))
-        os.chmod(staging, 0o755)
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{kind}-old-", dir=root))
-            os.replace(target, old / kind)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
 def unpromote(kind: str, settings) -> bool:
     """Remove the promoted model of `kind` (the shipped one is used again). True if one was removed."""
-    target = Path(settings.promoted_dir) / kind
-    if not target.is_dir():
-        return False
-    trash = Path(tempfile.mkdtemp(prefix=f".{kind}-old-", dir=target.parent))
-    os.replace(target, trash / kind)
-    shutil.rmtree(trash, ignore_errors=True)
-    return True
+    return remove_dir(Path(settings.promoted_dir) / kind)

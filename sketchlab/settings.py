@@ -5,17 +5,27 @@
   Downloads land here. Set by a CLI flag, else `SKETCHLAB_DATA`, else `<home>/quickdraw`.
 - `home_dir`: writable state: built-dataset cache, sweep database, trained runs,
   promoted models. `SKETCHLAB_HOME`, else the user's cache dir (`$XDG_CACHE_HOME/sketchlab`).
-- `models_dir`: the shipped default models (`models/` in the repo); `SKETCHLAB_MODELS` overrides.
+- `models_dir`: the shipped default models: `SKETCHLAB_MODELS`, else the copy an installed
+  wheel carries (`sketchlab/shipped_models/`), else `models/` in a source checkout.
 The data folder may be read-only (a shared mount): nothing but downloads is written there.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# Found from the package, not from this file, so the module may move inside the package.
+_PACKAGE_DIR = Path(importlib.util.find_spec("sketchlab").origin).resolve().parent
+REPO_MODELS_DIR = _PACKAGE_DIR.parent / "models"
+WHEEL_MODELS_DIR = _PACKAGE_DIR / "shipped_models"  # setup.py maps the repo's models/ here
+
+
+def shipped_models_dir() -> Path:
+    """The installed wheel's models, else the source checkout's `models/`."""
+    return WHEEL_MODELS_DIR if WHEEL_MODELS_DIR.is_dir() else REPO_MODELS_DIR
 
 
 def default_home() -> Path:
@@ -27,13 +37,13 @@ def default_home() -> Path:
 class Settings:
     data_dir: Path
     home_dir: Path
-    models_dir: Path = REPO_MODELS_DIR
+    models_dir: Path = field(default_factory=shipped_models_dir)
 
     @classmethod
     def from_env(cls, data_dir=None, home_dir=None, models_dir=None) -> "Settings":
         home = Path(home_dir or os.environ.get("SKETCHLAB_HOME") or default_home()).expanduser()
         data = Path(data_dir or os.environ.get("SKETCHLAB_DATA") or home / "quickdraw").expanduser()
-        models = Path(models_dir or os.environ.get("SKETCHLAB_MODELS") or REPO_MODELS_DIR).expanduser()
+        models = Path(models_dir or os.environ.get("SKETCHLAB_MODELS") or shipped_models_dir()).expanduser()
         return cls(data_dir=data, home_dir=home, models_dir=models)
 
     @property

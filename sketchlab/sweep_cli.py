@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from .cli import UserError
+from .cli_common import UserError
 from .sweeps import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, FINAL_STATES, MODES
 
 STORAGE_HELP = "Optuna storage URL (default: $SKETCHLAB_STORAGE, else SQLite in the home folder)"

@@ -125,6 +125,7 @@ import optuna
 from optuna.trial import TrialState
 
 from .categories import QUICKDRAW_10, canonical_category
+from .fileio import atomic_write
 from .settings import Settings
 
 HYPERPARAMETERS = ("optimizer", "learning_rate", "batch_size", "epochs", "per_class")
@@ -775,12 +776,8 @@ def export_csv(settings: Settings, name: str, path_or_file, storage: str | None 
     if hasattr(path_or_file, "write"):
         write(path_or_file)
     else:
-        path = Path(path_or_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with atomic_write(path_or_file, newline="", encoding="utf-8") as fh:
             write(fh)
-        os.replace(tmp, path)
     return len(runs)
 
 
@@ -829,12 +826,10 @@ def write_worker_file(settings: Settings, pid: int, storage: str, log=None, curr
                       started=None) -> None:
     """Record (or refresh) a local worker's pid file; written atomically."""
     path = _pid_file(settings, pid)
-    path.parent.mkdir(parents=True, exist_ok=True)
     info = WorkerInfo(pid, socket.gethostname(), storage, started or _now().isoformat(), time.time(),
                       str(log) if log else None, current, _proc_start(pid))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(info)))
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(asdict(info)))
 
 
 def remove_worker_file(settings: Settings, pid: int) -> None:

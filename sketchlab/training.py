@@ -30,8 +30,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import shutil
-import tempfile
 import threading
 import time
 import zipfile
@@ -200,7 +198,7 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
     class instead of cutting each class to the smallest one's count (seed 004).
     """
     from .dataset import DatasetSpec, build_dataset, load_stroke_data, scan_data_dir, split_indices
-    from .raster import rasterize_strokes
+    from .raster import bitmap_to_input, rasterize_strokes
 
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"test_size: must be in [0, 1), got {test_size!r}")
@@ -220,7 +218,7 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
     else:
         train, val = np.arange(len(data.labels)), np.zeros(0, dtype=np.int64)
     strokes = [d.strokes for d in data.drawings]
-    X = rasterize_strokes(strokes).reshape(len(strokes), 784).astype(np.float32) / 255.0
+    X = bitmap_to_input(rasterize_strokes(strokes))
     return TrainSplit(
         X[train],
         data.labels[train],
@@ -256,11 +254,11 @@ class _EpochInputs:
 
     def _augmented(self, epoch: int) -> np.ndarray:
         from .augment import augment_strokes
-        from .raster import rasterize_strokes
+        from .raster import bitmap_to_input, rasterize_strokes
 
         rng = np.random.default_rng([self.seed, epoch, 0xA06])
         drawings = [augment_strokes(s, rng) for s in self.split.train_strokes]
-        return rasterize_strokes(drawings).reshape(len(drawings), 784).astype(np.float32) / 255.0
+        return bitmap_to_input(rasterize_strokes(drawings))
 
     def get(self, epoch: int, prefetch_next: bool) -> np.ndarray:
         if not self.augment:
@@ -381,7 +379,7 @@ def train_run(
     if len(split.X_train) == 0:
         raise ValueError("the training split is empty")
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, n_classes, config.optimizer, config.learning_rate)
+    model = build_model(config.model, n_classes)
     compile_model(model, config.optimizer, config.learning_rate, steps_per_execution=STEPS_PER_EXECUTION)
     guard = _make_guard(n_classes, should_stop)
     inputs = _EpochInputs(split, config)
@@ -504,27 +502,13 @@ def save_model(model, card: dict, directory) -> Path:
     Both files are written into a temporary sibling folder which then replaces `directory`
     by rename, so readers see the old pair or the new pair, never a mix or half a file.
     """
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    old = None
-    try:
+    from .fileio import atomic_dir
+
+    with atomic_dir(directory) as tmp:
         _without_optimizer(model).save(tmp / MODEL_FILE)
         text = json.dumps(card, indent=1, allow_nan=False, default=_json_default)
         (tmp / CARD_FILE).write_text(text + "\n", encoding="utf-8")
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-            old.rmdir()
-            directory.rename(old)
-        tmp.rename(directory)
-    except BaseException:
-        if old is not None and not directory.exists():
-            old.rename(directory)  # put the previous model back
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return directory
+    return Path(directory)
 
 
 def _without_optimizer(model):

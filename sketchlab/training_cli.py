@@ -15,8 +15,8 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from .cli import UserError, classes_arg, progress_bar
-from .models import MODEL_KINDS, OPTIMIZERS
+from .cli_common import UserError, classes_arg, progress_bar
+from .models import MODEL_KINDS, OPTIMIZERS, optimizer_name
 
 
 def register(sub) -> None:
@@ -27,10 +27,7 @@ def register(sub) -> None:
 
 
 def _optimizer_arg(text: str) -> str:
-    by_lower = {o.lower(): o for o in OPTIMIZERS}
-    if text.lower() not in by_lower:
-        raise ValueError(text)
-    return by_lower[text.lower()]
+    return optimizer_name(text)
 
 
 _optimizer_arg.__name__ = "optimizer"  # argparse names the type in its error message
@@ -347,7 +344,8 @@ def cmd_predict(args, settings) -> int:
     else:
         dirs = _default_model_dirs(settings)
     if not dirs:
-        raise UserError(f"no models found in {settings.models_dir}; train one with `python -m sketchlab train`")
+        raise UserError(f"no models found in {settings.models_dir}: set SKETCHLAB_MODELS to a folder of "
+                        "<kind>/model.keras + card.json, or train one with `sketchlab train`")
     try:
         predictor = Predictor.from_dirs(dirs)
     except ModelLoadError as exc:

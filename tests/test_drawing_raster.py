@@ -118,3 +118,16 @@ def test_normalized_raw_matches_the_official_simplified(real_data):
         maes.extend(np.abs(ours - google).reshape(len(pairs), -1).mean(axis=1))
     assert len(maes) >= 100
     assert np.mean(maes) < 3.0, f"raster MAE {np.mean(maes):.2f} over {len(maes)} drawings"
+
+
+def test_bitmap_to_input_is_the_models_input_for_any_bitmap_shape():
+    from sketchlab.raster import bitmap_to_input
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    x = bitmap_to_input(images)
+    assert x.dtype == np.float32 and x.shape == (5, 784)
+    assert x.min() >= 0 and x.max() <= 1
+    assert np.array_equal(np.round(x * 255).astype(np.uint8), images.reshape(5, 784))
+    assert np.array_equal(bitmap_to_input(images.reshape(5, 784)), x)
+    assert np.array_equal(bitmap_to_input(images[2]), x[2])  # one bitmap -> one row
+    assert bitmap_to_input(np.zeros((0, 28, 28), np.uint8)).shape == (0, 784)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from sketchlab import explore, registry
 from sketchlab.dataset import NoDataError, no_data_message
+from sketchlab.errors import SketchLabError
 from sketchlab.formats import DataFormatError
 from sketchlab.settings import Settings
 from sketchlab.training import ModelLoadError
@@ -26,8 +27,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from sketchlab.download import DownloadError
     from sketchlab.sweeps import SweepError  # SweepValidationError is one
 
-    return (NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError, SweepError,
-            ValueError, OSError)
+    return (SketchLabError, NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError,
+            SweepError, ValueError, OSError)
 
 
 @contextmanager

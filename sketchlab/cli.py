@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from .errors import SketchLabError, bug_report
 from .settings import Settings
 
 
-class UserError(Exception):
+class UserError(SketchLabError):
     """An error with a message meant for the person at the terminal."""
 
 
@@ -172,15 +174,43 @@ def main(argv=None) -> int:
     places.add_argument("--home", default=None)
     where, rest = places.parse_known_args(argv)
     args = build_parser().parse_args(rest)
-    settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
-    from .dataset import NoDataError
-    from .formats import DataFormatError
-
     try:
+        settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
         return int(args.func(args, settings) or 0)
-    except (UserError, NoDataError, DataFormatError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SketchLabError as exc:
+        print(f"error: {one_line(exc.user_message)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine's side (missing file, permissions, full disk): the user can fix it
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # anything else is a bug: an id on screen, the traceback in the log
+        log = _log_bugs_to(where.home)
+        print(f"error: {bug_report(exc)}" + (f" Log: {log}" if log else ""), file=sys.stderr)
+        return 1
+
+
+def one_line(text: str) -> str:
+    """A message on one line: the CLI's errors never spread over the terminal."""
+    lines = [" ".join(line.split()) for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line).replace(":; ", ": ")
+
+
+def _log_bugs_to(home) -> str | None:
+    """Send the "sketchlab" logger to <home>/logs/errors.log (stderr if that cannot be written)."""
+    import logging
+
+    from .errors import logger
+
+    path = Path(home or Settings.from_env().home_dir) / "logs" / "errors.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None  # the bug report then goes to stderr through logging's last-resort handler
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    return str(path)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
+from .errors import SketchLabError
 from .formats import count_bitmaps  # noqa: F401 - re-exported: `data info` and explore count from here
 from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
 from .raster import rasterize_strokes
@@ -39,7 +40,7 @@ CACHE_VERSION = 2
 _SIMPLIFIED_MAX = 255.5
 
 
-class NoDataError(RuntimeError):
+class NoDataError(SketchLabError, RuntimeError):
     """No usable data for the request; the message says how to get some."""
 
 

@@ -32,6 +32,7 @@ import requests
 import urllib3
 
 from .categories import QUICKDRAW_10, canonical_category
+from .errors import SketchLabError
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 # format -> (folder in the bucket, folder in the data dir, file suffix)
@@ -47,7 +48,7 @@ _MIN_RANGE = 16 * 1024
 _TIMEOUT = 30.0
 
 
-class DownloadError(RuntimeError):
+class DownloadError(SketchLabError, RuntimeError):
     """A download that could not be done; the message is one line meant for a person."""
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from .drawing import Drawing, strokes_from_lists
+from .errors import SketchLabError
 
 # After this many bad lines with no good one, the file is judged not to be the format.
 _MAX_LEADING_BAD = 10
 
 
-class DataFormatError(ValueError):
+class DataFormatError(SketchLabError, ValueError):
     """A file that is not the format it claims to be (message names file and line)."""
 
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import SketchLabError
 from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_model
 
 # Kinds first in this order; any other kind a card names comes after, alphabetically.
 KIND_ORDER = ("mlp", "cnn", "strong")
 
 
-class PromoteError(ValueError):
+class PromoteError(SketchLabError, ValueError):
     """A run that cannot be promoted (missing files, unfinished or diverged run)."""
 
 

@@ -59,7 +59,9 @@ def drawing_from_record(record: dict) -> Drawing:
         raise ValueError("no 'drawing' field")
     drawing = record["drawing"]
     if isinstance(drawing, str):  # Kaggle CSV stores the drawing as a JSON string
-        drawing = json.loads(drawing)
+        drawing = _parse_json(drawing)
+        if isinstance(drawing, ValueError):
+            raise drawing
     recognized = record.get("recognized", True)
     if isinstance(recognized, str):
         recognized = recognized.strip().lower() == "true"
@@ -82,8 +84,8 @@ def _records(path: Path, rows: Iterator[tuple[int, object]], report: ReadReport,
             if isinstance(row, Exception):
                 raise row
             drawing = drawing_from_record(row)
-        except (ValueError, TypeError, KeyError) as exc:
-            report.bad(line_no, str(exc) or type(exc).__name__)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            report.bad(line_no, _reason(exc))
             if report.n_ok == 0 and report.n_bad >= _MAX_LEADING_BAD:
                 raise DataFormatError(
                     f"{path}:{line_no}: not a Quick Draw drawing file "
@@ -94,36 +96,67 @@ def _records(path: Path, rows: Iterator[tuple[int, object]], report: ReadReport,
         yield drawing
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
+    return str(exc) or type(exc).__name__
+
+
+def _parse_json(text):
+    """A JSON value, or a ValueError saying why the text is not one (never a RecursionError)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return ValueError(f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else exc})")
+    except RecursionError:
+        return ValueError("invalid JSON (nested too deeply)")
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        return ValueError(f"invalid JSON ({exc})")
+
+
 def _ndjson_rows(path: Path):
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
-            try:
-                yield line_no, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield line_no, ValueError(f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else exc})")
+            yield line_no, _parse_json(raw)
 
 
 def _csv_rows(path: Path):
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    """Rows of a Kaggle CSV, each read from its own line.
+
+    Quick Draw CSV rows never span lines (the drawing's JSON has no newline), so each line
+    is parsed on its own: an unclosed quote spoils its own row only, instead of silently
+    swallowing the good rows after it as a multi-line field.
+    """
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long drawing is one long field
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "drawing" not in reader.fieldnames:
-            raise DataFormatError(f"{path}:1: CSV header has no 'drawing' column (got {reader.fieldnames})")
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:  # a malformed row: count it, read on
-                yield reader.line_num, ValueError(f"malformed CSV row ({exc})")
+        header_line = fh.readline()
+        try:
+            fieldnames = next(csv.reader([header_line], strict=True), None)
+        except csv.Error:
+            fieldnames = None
+        if not fieldnames or "drawing" not in fieldnames:
+            raise DataFormatError(f"{path}:1: CSV header has no 'drawing' column (got {fieldnames})")
+        for line_no, line in enumerate(fh, 2):
+            if not line.strip():
                 continue
             try:
-                row["drawing"] = json.loads(row["drawing"] or "")
-                yield reader.line_num, row
-            except (json.JSONDecodeError, TypeError) as exc:
-                yield reader.line_num, ValueError(f"drawing column is not JSON ({exc})")
+                values = next(csv.reader([line], strict=True))
+            except csv.Error as exc:  # a malformed row: count it, read on
+                yield line_no, ValueError(f"malformed CSV row ({exc})")
+                continue
+            if len(values) != len(fieldnames):
+                yield line_no, ValueError(f"malformed CSV row ({len(values)} fields, the header has "
+                                          f"{len(fieldnames)})")
+                continue
+            row = dict(zip(fieldnames, values))
+            drawing = _parse_json(row["drawing"] or "")
+            if isinstance(drawing, ValueError):
+                yield line_no, ValueError(f"drawing column is not JSON ({drawing})")
+            else:
+                row["drawing"] = drawing
+                yield line_no, row
 
 
 def iter_drawings(path, report: ReadReport | None = None, limit: int | None = None) -> Iterator[Drawing]:
@@ -158,9 +191,19 @@ def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadRe
 
 
 def _np_load_error(path: Path, what: str, exc: Exception) -> DataFormatError:
+    """Why numpy refused a file, in words: numpy says "pickled" for any file without its header."""
     reason = str(exc)
-    if "pickle" in reason or "Object arrays" in reason or "Python objects" in reason:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        head = b"\x93NUMPY"  # unreadable now: keep numpy's own reason
+    if not head:
+        reason = "the file is empty"
+    elif head.startswith(b"\x80") or (("Object arrays" in reason or "Python objects" in reason) and head.startswith(b"\x93NUMPY")):
         reason = "it holds pickled Python objects, which are never loaded (allow_pickle=False)"
+    elif not head.startswith((b"\x93NUMPY", b"PK")):
+        reason = f"it has no NumPy header; it starts with {head!r}"
     return DataFormatError(f"{path}:1: not a {what} ({reason})")
 
 

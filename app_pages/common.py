@@ -44,13 +44,19 @@ def explained(action: str):
 
 
 @st.cache_data(show_spinner="Counting drawings…", max_entries=8)
-def _overview(signature: tuple) -> dict[str, explore.ClassCount]:
-    return explore.class_overview(signature[0])
+def _overview(signature: tuple) -> tuple[dict[str, explore.ClassCount], list[str]]:
+    problems: list[str] = []
+    return explore.class_overview(signature[0], problems), problems
 
 
 def data_overview(s: Settings) -> dict[str, explore.ClassCount]:
     """Classes and counts in the data folder; recounted only when its files change."""
-    return _overview(explore.data_signature(s.data_dir))
+    return _overview(explore.data_signature(s.data_dir))[0]
+
+
+def data_problems(s: Settings) -> list[str]:
+    """The files and lines the count skipped (each note names its file)."""
+    return _overview(explore.data_signature(s.data_dir))[1]
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
@@ -120,6 +126,10 @@ def sidebar(s: Settings) -> None:
         if overview:
             total = sum(c.total for c in overview.values())
             st.success(f"{len(overview)} classes, {total:,} drawings")
+        problems = data_problems(s) if overview else []
+        if problems:
+            with st.expander(f"{len(problems)} file{'s' if len(problems) != 1 else ''} with problems skipped"):
+                st.text("\n".join(problems))
         else:
             st.warning("No data yet. " + no_data_message(s.data_dir))
         with st.expander("Download QuickDraw-10", expanded=not overview):

@@ -46,6 +46,11 @@ class ReadReport:
         if len(self.problems) < 20:
             self.problems.append(f"{self.path}:{line}: {reason}")
 
+    def fail(self, message: str) -> None:
+        """The whole file was skipped (unreadable, or not the format): `message` names it."""
+        self.problems.insert(0, message)
+        del self.problems[20:]
+
     def summary(self) -> str:
         text = f"{self.path}: {self.n_ok} drawings read"
         if self.n_bad:
@@ -190,6 +195,85 @@ def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadRe
     return drawings, report
 
 
+def count_drawings(path, report: ReadReport | None = None, exact: bool = False) -> int:
+    """Drawings in a stroke file (ndjson or CSV), bad lines counted in `report` and skipped.
+
+    `exact=True` parses every line as `iter_drawings` does (about 30-100 us a line). The
+    default checks each line's shape only (a JSON object with a "drawing" field; a CSV row
+    whose drawing field is a list), ~50x faster, so the pages can count a full download:
+    binary junk, truncated and empty lines are not counted; a line that looks right but
+    holds bad numbers is (the readers skip it later and say so). OSError if unreadable.
+    """
+    path = Path(path)
+    report = report if report is not None else ReadReport()
+    report.path = str(path)
+    if exact:
+        try:
+            for _ in iter_drawings(path, report):
+                pass
+        except DataFormatError as exc:
+            report.fail(str(exc))
+        return report.n_ok
+    if path.suffix.lower() == ".csv":
+        return _count_csv(path, report)
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith(b"{") and line.endswith(b"}") and b'"drawing"' in line:
+                report.n_ok += 1
+            else:
+                report.bad(line_no, "not a drawing (not a JSON object with a 'drawing' field)")
+    return report.n_ok
+
+
+def _count_csv(path: Path, report: ReadReport) -> int:
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        try:
+            header = next(csv.reader([fh.readline()], strict=True), None)
+        except csv.Error:
+            header = None
+        if not header or "drawing" not in header:
+            report.fail(f"{path}:1: CSV header has no 'drawing' column (got {header})")
+            return 0
+        at = header.index("drawing")
+        for line_no, line in enumerate(fh, 2):
+            if not line.strip():
+                continue
+            try:
+                values = next(csv.reader([line], strict=True))
+            except csv.Error as exc:
+                report.bad(line_no, f"malformed CSV row ({exc})")
+                continue
+            drawing = values[at].strip() if len(values) == len(header) else ""
+            if drawing.startswith("[") and drawing.endswith("]"):
+                report.n_ok += 1
+            else:
+                report.bad(line_no, "malformed CSV row (no drawing list)")
+    return report.n_ok
+
+
+def count_npz(path) -> tuple[int, int]:
+    """(drawings, classes) of a quickdraw10 `.npz`, from arr_0's header and the labels only."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("arr_0.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            shape, _fortran, _dtype = read_header(fh)
+        with np.load(path, allow_pickle=False) as data:
+            labels = data["arr_1"]
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _np_load_error(path, "quickdraw10 .npz file", exc) from None
+    if len(shape) < 2 or int(np.prod(shape[1:])) != 784 or labels.size != shape[0] \
+            or not np.issubdtype(labels.dtype, np.integer):
+        raise DataFormatError(f"{path}:1: arr_0 must be N x 784 and arr_1 N integer labels; "
+                              f"got {shape} and {labels.shape} {labels.dtype}")
+    return int(shape[0]), int(len(np.unique(labels)))
+
+
 def _np_load_error(path: Path, what: str, exc: Exception) -> DataFormatError:
     """Why numpy refused a file, in words: numpy says "pickled" for any file without its header."""
     reason = str(exc)
@@ -200,20 +284,15 @@ def _np_load_error(path: Path, what: str, exc: Exception) -> DataFormatError:
         head = b"\x93NUMPY"  # unreadable now: keep numpy's own reason
     if not head:
         reason = "the file is empty"
-    elif head.startswith(b"\x80") or (("Object arrays" in reason or "Python objects" in reason) and head.startswith(b"\x93NUMPY")):
+    elif head.startswith(b"\x80") or (("Object arrays" in reason or "Python objects" in reason) and head.startswith((b"\x93NUMPY", b"PK"))):
         reason = "it holds pickled Python objects, which are never loaded (allow_pickle=False)"
     elif not head.startswith((b"\x93NUMPY", b"PK")):
         reason = f"it has no NumPy header; it starts with {head!r}"
     return DataFormatError(f"{path}:1: not a {what} ({reason})")
 
 
-def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
-    """A numpy_bitmap `.npy` file → (N, 784) uint8. Memory-mapped, so a limit reads only that much.
-
-    Accepts the official N x 784 layout and the N x 1 x 784 / N x 28 x 28 variants found in
-    the wild; anything else (another dtype or shape, an .npz, pickled objects) is refused.
-    """
-    path = Path(path)
+def _open_bitmaps(path: Path) -> np.ndarray:
+    """A numpy_bitmap `.npy` memory-mapped as (N, 784) uint8, its layout checked; nothing read yet."""
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -225,20 +304,25 @@ def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
         raise DataFormatError(
             f"{path}:1: expected an N x 784 uint8 array, got shape {arr.shape} dtype {arr.dtype}"
         )
-    arr = arr.reshape(-1, 784)
-    return np.array(arr[:limit] if limit is not None else arr)
+    return arr.reshape(-1, 784)
+
+
+def load_bitmaps(path, limit: int | None = None) -> np.ndarray:
+    """A numpy_bitmap `.npy` file → (N, 784) uint8. Memory-mapped, so a limit reads only that much.
+
+    Accepts the official N x 784 layout and the N x 1 x 784 / N x 28 x 28 variants found in
+    the wild; anything else (another dtype or shape, an .npz, pickled objects) is refused.
+    """
+    arr = _open_bitmaps(Path(path))
+    try:
+        return np.array(arr[:limit] if limit is not None else arr)
+    except (OSError, ValueError) as exc:  # e.g. a file shorter than its header says
+        raise DataFormatError(f"{path}:1: not a numpy_bitmap .npy file ({exc})") from None
 
 
 def count_bitmaps(path) -> int:
     """Rows of a numpy_bitmap `.npy` file, read from its header (nothing else is loaded)."""
-    path = Path(path)
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise _np_load_error(path, "numpy_bitmap .npy file", exc) from None
-    if not isinstance(arr, np.ndarray) or arr.ndim < 1:
-        raise DataFormatError(f"{path}:1: not a numpy_bitmap .npy file")
-    return int(arr.shape[0])
+    return int(_open_bitmaps(Path(path)).shape[0])
 
 
 def load_npz(path) -> tuple[np.ndarray, np.ndarray]:

@@ -218,12 +218,15 @@ def _log_bugs_to(home) -> str | None:
     from .errors import logger
 
     path = Path(home or Settings.from_env().home_dir) / "logs" / "errors.log"
+    for old in [h for h in logger.handlers if getattr(h, "sketchlab_cli", False)]:
+        logger.removeHandler(old)  # main() may run more than once in a process (tests)
+        old.close()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         return None  # the bug report then goes to stderr through logging's last-resort handler
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
+    handler.sketchlab_cli = True
+    logger.addHandler(handler)  # with a handler found, logging does not also print to stderr
     return str(path)

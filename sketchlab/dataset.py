@@ -108,7 +108,7 @@ def _is_utf8(path: Path) -> bool:
 
 
 def _printable(path: Path) -> str:
-    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return os.fsencode(path).decode("utf-8", "backslashreplace")  # the raw bytes, e.g. caf\\xe9
 
 
 def count_lines(path: Path) -> int:

@@ -64,7 +64,7 @@ def drawing_from_record(record: dict) -> Drawing:
         raise ValueError("no 'drawing' field")
     drawing = record["drawing"]
     if isinstance(drawing, str):  # Kaggle CSV stores the drawing as a JSON string
-        drawing = _parse_json(drawing)
+        drawing = parse_json(drawing)
         if isinstance(drawing, ValueError):
             raise drawing
     recognized = record.get("recognized", True)
@@ -107,7 +107,7 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _parse_json(text):
+def parse_json(text):
     """A JSON value, or a ValueError saying why the text is not one (never a RecursionError)."""
     try:
         return json.loads(text)
@@ -124,7 +124,7 @@ def _ndjson_rows(path: Path):
         for line_no, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
-            yield line_no, _parse_json(raw)
+            yield line_no, parse_json(raw)
 
 
 def _csv_rows(path: Path):
@@ -156,7 +156,7 @@ def _csv_rows(path: Path):
                                           f"{len(fieldnames)})")
                 continue
             row = dict(zip(fieldnames, values))
-            drawing = _parse_json(row["drawing"] or "")
+            drawing = parse_json(row["drawing"] or "")
             if isinstance(drawing, ValueError):
                 yield line_no, ValueError(f"drawing column is not JSON ({drawing})")
             else:

@@ -12,6 +12,8 @@ Arrays are always loaded with `allow_pickle=False`.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import sys
 import zipfile
@@ -23,6 +25,7 @@ import numpy as np
 
 from .drawing import Drawing, strokes_from_lists
 from .errors import SketchLabError
+from .limits import drawing_limits
 
 # After this many bad lines with no good one, the file is judged not to be the format.
 _MAX_LEADING_BAD = 10
@@ -119,12 +122,37 @@ def parse_json(text):
         return ValueError(f"invalid JSON ({exc})")
 
 
+def _lines(fh, first: int = 1):
+    """(line number, line) for each line of an open file; a line longer than the max_line_bytes
+    limit comes as (line number, its length), and is never held in memory whole."""
+    limit = drawing_limits().max_line_bytes
+    newline = "\n" if isinstance(fh, io.TextIOBase) else b"\n"
+    for line_no in itertools.count(first):
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(newline):
+            yield line_no, line
+            continue
+        size = len(line)
+        while line and not line.endswith(newline):
+            line = fh.readline(1 << 20)  # skip the rest of it, a megabyte at a time
+            size += len(line)
+        yield line_no, size
+
+
+def _too_long(size: int) -> str:
+    return (f"line of {size:,} bytes is over the limit of {drawing_limits().max_line_bytes:,} "
+            "(SKETCHLAB_MAX_LINE_BYTES); not read")
+
+
 def _ndjson_rows(path: Path):
     with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            yield line_no, parse_json(raw)
+        for line_no, raw in _lines(fh):
+            if isinstance(raw, int):
+                yield line_no, ValueError(_too_long(raw))
+            elif raw.strip():
+                yield line_no, parse_json(raw)
 
 
 def _csv_rows(path: Path):
@@ -143,7 +171,10 @@ def _csv_rows(path: Path):
             fieldnames = None
         if not fieldnames or "drawing" not in fieldnames:
             raise DataFormatError(f"{path}:1: CSV header has no 'drawing' column (got {fieldnames})")
-        for line_no, line in enumerate(fh, 2):
+        for line_no, line in _lines(fh, first=2):
+            if isinstance(line, int):
+                yield line_no, ValueError(_too_long(line))
+                continue
             if not line.strip():
                 continue
             try:
@@ -217,7 +248,10 @@ def count_drawings(path, report: ReadReport | None = None, exact: bool = False) 
     if path.suffix.lower() == ".csv":
         return _count_csv(path, report)
     with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, 1):
+        for line_no, raw in _lines(fh):
+            if isinstance(raw, int):
+                report.bad(line_no, _too_long(raw))
+                continue
             line = raw.strip()
             if not line:
                 continue
@@ -238,7 +272,10 @@ def _count_csv(path: Path, report: ReadReport) -> int:
             report.fail(f"{path}:1: CSV header has no 'drawing' column (got {header})")
             return 0
         at = header.index("drawing")
-        for line_no, line in enumerate(fh, 2):
+        for line_no, line in _lines(fh, first=2):
+            if isinstance(line, int):
+                report.bad(line_no, _too_long(line))
+                continue
             if not line.strip():
                 continue
             try:

@@ -12,12 +12,14 @@ What happens to a drawing over a limit, decided before its points become arrays:
   spaced points, both ends kept (dense input loses nothing a 28x28 bitmap can show);
 - more than `max_points` points in all: every stroke thinned in proportion;
 - a coordinate beyond ±`max_coordinate`: refused (no canvas or data file comes near it,
-  and ±1e308 would overflow the normalization).
+  and ±1e308 would overflow the normalization);
+- a line of a data file longer than `max_line_bytes`: skipped as a bad line without being
+  parsed (parsing JSON is the one cost thinning cannot bound: ~1.6 s for a 1M-point line).
 
 The defaults can be changed by environment variables (README, "Limits"):
 SKETCHLAB_MAX_STROKES, SKETCHLAB_MAX_POINTS_PER_STROKE, SKETCHLAB_MAX_POINTS,
-SKETCHLAB_MAX_COORDINATE. Disk: SKETCHLAB_MIN_FREE_MB, the free space `train` wants
-before it starts (see `check_can_write`).
+SKETCHLAB_MAX_COORDINATE, SKETCHLAB_MAX_LINE_BYTES. Disk: SKETCHLAB_MIN_FREE_MB, the free
+space `train` wants before it starts (see `check_can_write`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class DrawingLimits:
     max_points_per_stroke: int = 2000
     max_points: int = 5000
     max_coordinate: float = 1e6
+    max_line_bytes: int = 2_000_000
     min_free_mb: int = 50
 
     def __post_init__(self):

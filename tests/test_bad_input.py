@@ -84,6 +84,25 @@ def test_a_long_stroke_in_a_data_file_is_thinned_and_its_neighbours_read(tmp_pat
     assert drawings[1].n_points == DEFAULT.max_points_per_stroke
 
 
+def test_a_line_over_the_size_limit_is_skipped_unread(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKETCHLAB_MAX_LINE_BYTES", "5000")
+    limits.drawing_limits.cache_clear()
+    good = synthetic_records("apple", 0, 2)
+    huge = dict(good[0], key_id="huge", drawing=[[list(range(5000)), list(range(5000))]])
+    for suffix in (".ndjson", ".csv"):
+        path = tmp_path / f"apple{suffix}"
+        if suffix == ".ndjson":
+            write_ndjson(path, [good[0], huge, good[1]])
+        else:
+            rows = [f'US,"{json.dumps(r["drawing"])}",{r["key_id"]}' for r in (good[0], huge, good[1])]
+            path.write_text("countrycode,drawing,key_id\n" + "\n".join(rows) + "\n")
+        drawings, report = read_drawings(path)
+        assert [d.key_id for d in drawings] == [good[0]["key_id"], good[1]["key_id"]], suffix
+        assert report.n_bad == 1 and "over the limit of 5,000 (SKETCHLAB_MAX_LINE_BYTES)" in report.problems[0]
+        report = ReadReport()
+        assert count_drawings(path, report) == 2 and report.n_bad == 1
+
+
 @pytest.mark.parametrize("value", [1e308, -1e308, 10.0**7])
 def test_huge_coordinates_give_a_clear_message(tmp_path, value):
     with pytest.raises(DrawingLimitError, match="beyond the limit"):

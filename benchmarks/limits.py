@@ -28,13 +28,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from sketchlab import limits  # noqa: E402
-from sketchlab.canvas import strokes_from_canvas  # noqa: E402
-from sketchlab.errors import SketchLabError  # noqa: E402
-from sketchlab.formats import read_drawings  # noqa: E402
-from sketchlab.predict import preprocess_strokes  # noqa: E402
+from sketchlab import limits
+from sketchlab.canvas import strokes_from_canvas
+from sketchlab.errors import SketchLabError
+from sketchlab.formats import read_drawings
+from sketchlab.predict import preprocess_strokes
 
 
 def canvas_message(points: np.ndarray, n_strokes: int) -> dict:

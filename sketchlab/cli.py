@@ -199,7 +199,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # anything else is a bug: an id on screen, the traceback in the log
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: an id shown, the traceback logged
         log = _log_bugs_to(where.home)
         print(f"error: {bug_report(exc)}" + (f" Log: {log}" if log else ""), file=sys.stderr)
         return 1

@@ -308,7 +308,7 @@ def count_npz(path) -> tuple[int, int]:
             or not np.issubdtype(labels.dtype, np.integer):
         raise DataFormatError(f"{path}:1: arr_0 must be N x 784 and arr_1 N integer labels; "
                               f"got {shape} and {labels.shape} {labels.dtype}")
-    return int(shape[0]), int(len(np.unique(labels)))
+    return int(shape[0]), len(np.unique(labels))
 
 
 def _np_load_error(path: Path, what: str, exc: Exception) -> DataFormatError:

@@ -65,7 +65,7 @@ class DrawingLimits:
                                  f"max_strokes ({self.max_strokes})")
 
     @classmethod
-    def from_env(cls, environ=None) -> "DrawingLimits":
+    def from_env(cls, environ=None) -> DrawingLimits:
         """The defaults, each overridden by SKETCHLAB_<NAME> (e.g. SKETCHLAB_MAX_POINTS=20000)."""
         environ = os.environ if environ is None else environ
         values = {}

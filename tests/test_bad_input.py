@@ -15,8 +15,9 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import synthetic_records, write_ndjson
+from test_app import app_env, assert_clean, new_app, texts, tiny_models  # noqa: F401 - fixtures
+
 from sketchlab import explore, limits
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.cli import main
@@ -24,7 +25,6 @@ from sketchlab.drawing import normalize_strokes, strokes_from_lists
 from sketchlab.errors import SketchLabError, bug_report, user_message
 from sketchlab.formats import DataFormatError, ReadReport, count_drawings, load_bitmaps, read_drawings
 from sketchlab.limits import DrawingLimitError, DrawingLimits
-from test_app import app_env, assert_clean, new_app, texts, tiny_models  # noqa: F401 - fixtures
 
 DEFAULT = DrawingLimits()
 
@@ -140,7 +140,7 @@ def test_the_cli_applies_the_limits(sketchlab_env):
 
     with pytest.raises(DrawingLimitError, match="beyond the limit"):
         _inputs(json.dumps({"drawing": [[[0, 1e308], [0, 5]]]}), limit=10)
-    (label, (kind, strokes)), = _inputs(json.dumps([[list(range(10**5)), list(range(10**5))]]), limit=10)
+    (_label, (kind, strokes)), = _inputs(json.dumps([[list(range(10**5)), list(range(10**5))]]), limit=10)
     assert kind == "strokes" and len(strokes[0]) == DEFAULT.max_points_per_stroke
 
 

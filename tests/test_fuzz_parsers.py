@@ -19,7 +19,8 @@ import os
 from datetime import timedelta
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.drawing import normalize_strokes, strokes_from_lists
@@ -29,7 +30,7 @@ from sketchlab.limits import drawing_limits
 from sketchlab.raster import rasterize_strokes
 
 # SKETCHLAB_FUZZ_EXAMPLES=2000 searches harder (the default keeps the suite fast).
-FUZZ = settings(max_examples=int(os.environ.get("SKETCHLAB_FUZZ_EXAMPLES", 60)), deadline=timedelta(seconds=10),
+FUZZ = settings(max_examples=int(os.environ.get("SKETCHLAB_FUZZ_EXAMPLES", "60")), deadline=timedelta(seconds=10),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large])
 

@@ -119,19 +119,18 @@ def sidebar(s: Settings) -> None:
         st.markdown("#### Data")
         st.caption(f"`{s.data_dir}`")
         try:
-            overview = data_overview(s)
+            overview, problems = data_overview(s), data_problems(s)
         except user_errors() as exc:
-            overview = {}
+            overview, problems = {}, []
             st.error(f"The data folder could not be read: {exc}")
         if overview:
             total = sum(c.total for c in overview.values())
             st.success(f"{len(overview)} classes, {total:,} drawings")
-        problems = data_problems(s) if overview else []
+        else:
+            st.warning("No data yet. " + no_data_message(s.data_dir))
         if problems:
             with st.expander(f"{len(problems)} file{'s' if len(problems) != 1 else ''} with problems skipped"):
                 st.text("\n".join(problems))
-        else:
-            st.warning("No data yet. " + no_data_message(s.data_dir))
         with st.expander("Download QuickDraw-10", expanded=not overview):
             st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
                        "bucket (needs internet).")

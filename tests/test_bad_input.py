@@ -290,7 +290,18 @@ def test_pages_work_with_bad_files_and_name_them(app_env, bad_data_dir, page):  
     at = new_app(page)
     assert_clean(at)
     assert not at.error, texts(at.error)
-    assert "4 classes" in texts(at.success)
+    assert "4 classes" in texts(at.success) and "No data yet" not in texts(at.warning)
+    notes = [e for e in at.sidebar.expander if "skipped" in e.label]
+    assert notes and "zebra.npy" in texts(notes[0].text)
+
+
+def test_a_folder_of_bad_files_only_says_no_data_and_names_them(app_env, monkeypatch, tmp_path):  # noqa: F811
+    (tmp_path / "bad" / "numpy_bitmap").mkdir(parents=True)
+    (tmp_path / "bad" / "numpy_bitmap" / "zebra.npy").write_text("x\n")
+    monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "bad"))
+    at = new_app("app_pages/train.py")
+    assert_clean(at)
+    assert "No data yet" in texts(at.warning)
     notes = [e for e in at.sidebar.expander if "skipped" in e.label]
     assert notes and "zebra.npy" in texts(notes[0].text)
 

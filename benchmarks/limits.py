@@ -3,14 +3,17 @@
     python benchmarks/limits.py              # 1M-point drawings: canvas, ndjson line, CLI path
     python benchmarks/limits.py --points 200000 --repeats 5
 
+It also prints how far the real drawings in the data folder are from the limits, and what
+`count_drawings` (behind `data info` and the pages' counts) costs per line in each mode.
+
 Each case goes the whole way a drawing goes: parse (canvas JSON or an ndjson line read by
 `read_drawings`), then `preprocess_strokes` (normalize + rasterize to 28x28, the models' input).
 The baseline, measured in the same run, is an ordinary 100-point drawing through the same path,
 so the ratio stays meaningful on a busy machine. For scale, the last row runs a 20,000-point
 zigzag with the limits lifted (what one crafted stroke used to cost; issue 11 measured 104 s at
 100,000 points, so it is not run at full size).
-A data-file line longer than max_line_bytes is skipped without being parsed (parsing the
-JSON of a 1M-point line alone takes ~1.6 s); the longest line allowed is timed too.
+A data-file line longer than max_line_bytes is skipped without being parsed (parsing its
+JSON is the one cost that thinning cannot bound); the longest line allowed is timed too.
 Prints median wall-clock milliseconds per case. The issue's target: a 1M-point drawing in < 2 s.
 """
 
@@ -60,12 +63,41 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def real_data_section(data_dir: Path) -> None:
+    """How far real drawings are from the limits, and what counting a folder costs per line."""
+    from sketchlab.dataset import scan_data_dir
+    from sketchlab.formats import ReadReport, count_drawings
+
+    files = [p for f in scan_data_dir(data_dir).values() for p in f.simplified + f.raw]
+    if not files:
+        print(f"(no stroke files in {data_dir}: real-data figures skipped)")
+        return
+    per_stroke = strokes = points = 0
+    for path in files:
+        for d in read_drawings(path)[0]:
+            per_stroke = max(per_stroke, max(len(s) for s in d.strokes))
+            strokes, points = max(strokes, d.n_strokes), max(points, d.n_points)
+    print(f"real drawings in {data_dir} ({len(files)} stroke files), largest: {per_stroke} points in a "
+          f"stroke, {strokes} strokes, {points} points in a drawing")
+    for exact in (False, True):
+        lines, start = 0, time.perf_counter()
+        for path in files:
+            report = ReadReport()
+            count_drawings(path, report, exact=exact)
+            lines += report.n_ok + report.n_bad
+        spent = time.perf_counter() - start
+        how = "parse every line (data info --check)" if exact else "check each line's shape (default)"
+        print(f"count_drawings, {how}: {spent / lines * 1e6:.1f} us per line over {lines} lines")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--points", type=int, default=1_000_000, help="points in the big drawings (default: 1M)")
     p.add_argument("--repeats", type=int, default=3, help="runs per case; the median is printed (default: 3)")
     p.add_argument("--unlimited-points", type=int, default=20_000,
                    help="size of the no-limits reference zigzag (default: 20,000; 0 skips it)")
+    p.add_argument("--data-dir", default=None,
+                   help="real data for the 'how far from the limits' figures (default: ../shared/quickdraw)")
     args = p.parse_args(argv)
     lim = limits.drawing_limits()
     print(f"limits: {lim}")
@@ -118,6 +150,8 @@ def main(argv=None) -> int:
         for key in lifted:
             del os.environ[key]
         limits.drawing_limits.cache_clear()
+
+    real_data_section(Path(args.data_dir or os.environ.get("SKETCHLAB_DATA") or REPO.parent / "shared" / "quickdraw"))
 
     width = max(map(len, cases))
     print(f"{'case':<{width}}  {'ms':>9}  {'x baseline':>10}")

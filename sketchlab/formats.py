@@ -229,9 +229,9 @@ def read_drawings(path, limit: int | None = None) -> tuple[list[Drawing], ReadRe
 def count_drawings(path, report: ReadReport | None = None, exact: bool = False) -> int:
     """Drawings in a stroke file (ndjson or CSV), bad lines counted in `report` and skipped.
 
-    `exact=True` parses every line as `iter_drawings` does (about 30-100 us a line). The
-    default checks each line's shape only (a JSON object with a "drawing" field; a CSV row
-    whose drawing field is a list), ~50x faster, so the pages can count a full download:
+    `exact=True` parses every line as `iter_drawings` does. The default checks each line's
+    shape only (a JSON object with a "drawing" field; a CSV row whose drawing field is a
+    list), ~30x faster per line (benchmarks/limits.py), so the pages can count a full download:
     binary junk, truncated and empty lines are not counted; a line that looks right but
     holds bad numbers is (the readers skip it later and say so). OSError if unreadable.
     """

@@ -4,7 +4,7 @@ Why: a drawing's cost grows with its points, faster than linearly (normalization
 every pixel of arc length; cairo's stroker slows down on dense zigzags), so one crafted
 100,000-point stroke used to tie up a core for minutes. Real Quick Draw drawings stay far
 below the defaults (the files in ../shared/quickdraw peak at 829 points in a stroke,
-366 strokes and 950 points in a drawing).
+366 strokes and 950 points in a drawing; benchmarks/limits.py prints these).
 
 What happens to a drawing over a limit, decided before its points become arrays:
 - more strokes than `max_strokes`: refused (`DrawingLimitError`, a SketchLabError);
@@ -14,7 +14,7 @@ What happens to a drawing over a limit, decided before its points become arrays:
 - a coordinate beyond ±`max_coordinate`: refused (no canvas or data file comes near it,
   and ±1e308 would overflow the normalization);
 - a line of a data file longer than `max_line_bytes`: skipped as a bad line without being
-  parsed (parsing JSON is the one cost thinning cannot bound: ~1.6 s for a 1M-point line).
+  parsed (parsing the JSON is the one cost thinning cannot bound; it grows with the line).
 
 The defaults can be changed by environment variables (README, "Limits"):
 SKETCHLAB_MAX_STROKES, SKETCHLAB_MAX_POINTS_PER_STROKE, SKETCHLAB_MAX_POINTS,

@@ -129,7 +129,8 @@ def sidebar(s: Settings) -> None:
         else:
             st.warning("No data yet. " + no_data_message(s.data_dir))
         if problems:
-            with st.expander(f"{len(problems)} file{'s' if len(problems) != 1 else ''} with problems skipped"):
+            with st.expander(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the data folder "
+                             "(skipped)"):
                 st.text("\n".join(problems))
         with st.expander("Download QuickDraw-10", expanded=not overview):
             st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "

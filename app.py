@@ -15,6 +15,7 @@ st.navigation, so a first visit straight to /train would run that page without t
 import streamlit as st
 
 from app_pages.common import user_errors
+from sketchlab.errors import bug_report
 
 st.set_page_config(page_title="SketchLab", page_icon=":material/draw:", layout="wide")
 
@@ -29,6 +30,5 @@ try:
     page.run()
 except user_errors() as exc:
     st.error(f"Something went wrong: {exc}")
-except Exception as exc:  # the last line of defence: words, never a traceback
-    st.error(f"Unexpected error ({type(exc).__name__}): {exc}. "
-             "Please report it with the steps that led here.")
+except Exception as exc:  # the last line of defence: a bug id in words, the traceback in the server log
+    st.error(bug_report(exc))

@@ -11,6 +11,7 @@ import streamlit as st
 
 from sketchlab import explore, registry
 from sketchlab.dataset import NoDataError, no_data_message
+from sketchlab.errors import SketchLabError
 from sketchlab.formats import DataFormatError
 from sketchlab.settings import Settings
 from sketchlab.training import ModelLoadError
@@ -26,8 +27,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from sketchlab.download import DownloadError
     from sketchlab.sweeps import SweepError  # SweepValidationError is one
 
-    return (NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError, SweepError,
-            ValueError, OSError)
+    return (SketchLabError, NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError,
+            SweepError, ValueError, OSError)
 
 
 @contextmanager
@@ -43,13 +44,19 @@ def explained(action: str):
 
 
 @st.cache_data(show_spinner="Counting drawings…", max_entries=8)
-def _overview(signature: tuple) -> dict[str, explore.ClassCount]:
-    return explore.class_overview(signature[0])
+def _overview(signature: tuple) -> tuple[dict[str, explore.ClassCount], list[str]]:
+    problems: list[str] = []
+    return explore.class_overview(signature[0], problems), problems
 
 
 def data_overview(s: Settings) -> dict[str, explore.ClassCount]:
     """Classes and counts in the data folder; recounted only when its files change."""
-    return _overview(explore.data_signature(s.data_dir))
+    return _overview(explore.data_signature(s.data_dir))[0]
+
+
+def data_problems(s: Settings) -> list[str]:
+    """The files and lines the count skipped (each note names its file)."""
+    return _overview(explore.data_signature(s.data_dir))[1]
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
@@ -112,15 +119,19 @@ def sidebar(s: Settings) -> None:
         st.markdown("#### Data")
         st.caption(f"`{s.data_dir}`")
         try:
-            overview = data_overview(s)
+            overview, problems = data_overview(s), data_problems(s)
         except user_errors() as exc:
-            overview = {}
+            overview, problems = {}, []
             st.error(f"The data folder could not be read: {exc}")
         if overview:
             total = sum(c.total for c in overview.values())
             st.success(f"{len(overview)} classes, {total:,} drawings")
         else:
             st.warning("No data yet. " + no_data_message(s.data_dir))
+        if problems:
+            with st.expander(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the data folder "
+                             "(skipped)"):
+                st.text("\n".join(problems))
         with st.expander("Download QuickDraw-10", expanded=not overview):
             st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
                        "bucket (needs internet).")

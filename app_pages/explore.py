@@ -95,7 +95,7 @@ for tab, name in zip(st.tabs(picked), picked):
         continue
     with tab:
         if sample.problems:
-            skipped = plural(len(sample.problems), "unreadable line")
+            skipped = plural(sample.n_skipped, "unreadable line") if sample.n_skipped else "A file"
             st.caption(f"{skipped} skipped, e.g. {sample.problems[0]}")
         n = len(sample.images)
         if sample.has_strokes:
@@ -108,6 +108,8 @@ for tab, name in zip(st.tabs(picked), picked):
                 title = f"{plural(d.n_strokes, 'stroke')} · {d.countrycode or '?'} · {seen}"
                 figure = plots.drawing_figure(d.strokes, title=title, replay=replay, height=230)
                 cols[j % 3].plotly_chart(figure, key=f"explore_drawing_{name}_{j}", config=NO_BAR)
+        elif sample.stroke_files:
+            st.info(f"{name}: no readable strokes in its files" + (", only 28×28 bitmaps." if n else "."))
         else:
             st.info(f"{name}: only 28×28 bitmaps in the data folder, no strokes to plot.")
         g1, g2, g3 = st.columns([2, 1, 2])

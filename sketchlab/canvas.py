@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from .limits import DrawingLimits, check_coordinates, point_budget, thin_list
+
 
 def _end_point(segment) -> tuple[float, float] | None:
     """(x, y) of one path segment such as ["Q", cx, cy, x, y], or None if malformed."""
@@ -22,30 +24,40 @@ def _end_point(segment) -> tuple[float, float] | None:
     x, y = segment[-2], segment[-1]
     if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, (int, float)) or not isinstance(y, (int, float)):
         return None
+    try:
+        x, y = float(x), float(y)  # a huge int (10**400) cannot be a float: malformed
+    except OverflowError:
+        return None
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    return float(x), float(y)
+    return x, y
 
 
-def strokes_from_canvas(json_data) -> list[np.ndarray]:
+def strokes_from_canvas(json_data, limits: DrawingLimits | None = None) -> list[np.ndarray]:
     """The canvas's path objects as strokes: a list of (n, 2) float arrays in canvas pixels.
 
     Non-path objects (rectangles, text, ...), malformed objects and segments without
     coordinates (e.g. "Z") are skipped; None or a drawing without strokes gives [].
+    The drawing limits (sketchlab.limits) apply before any point is read: too many strokes
+    or a coordinate beyond the limit raise DrawingLimitError (a SketchLabError); a path
+    with too many segments is thinned to evenly spaced ones first.
     """
     if not isinstance(json_data, dict):
         return []
     objects = json_data.get("objects")
     if not isinstance(objects, list):
         return []
+    paths = [obj["path"] for obj in objects
+             if isinstance(obj, dict) and isinstance(obj.get("type"), str) and obj["type"].lower() == "path"
+             and isinstance(obj.get("path"), list) and obj["path"]]
+    budget = point_budget([len(p) for p in paths], limits)
+    if budget is not None:
+        paths = [thin_list(p, k) for p, k in zip(paths, budget)]
     strokes = []
-    for obj in objects:
-        if not isinstance(obj, dict) or str(obj.get("type", "")).lower() != "path":
-            continue
-        path = obj.get("path")
-        if not isinstance(path, list):
-            continue
+    for path in paths:
         points = [p for p in map(_end_point, path) if p is not None]
         if points:
-            strokes.append(np.asarray(points, dtype=np.float64))
+            stroke = np.asarray(points, dtype=np.float64)
+            check_coordinates(stroke, limits)
+            strokes.append(stroke)
     return strokes

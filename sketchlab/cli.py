@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .cli_common import UserError, classes_arg, progress_bar
+from .errors import SketchLabError, bug_report
 from .settings import Settings
 
 
@@ -23,6 +25,8 @@ def _data_commands(sub) -> None:
 
     info = dsub.add_parser("info", help="list the classes in the data folder with drawing counts")
     info.add_argument("--all", action="store_true", help="also list all 345 category names")
+    info.add_argument("--check", action="store_true",
+                      help="parse every line (slower): count only drawings the readers accept")
     info.set_defaults(func=cmd_data_info)
 
     build = dsub.add_parser("build", help="build (and cache) the train/test arrays")
@@ -60,41 +64,52 @@ def dataset_spec_from_args(args):
 
 
 def cmd_data_info(args, settings: Settings) -> int:
+    """Readable drawings per class and format; every file or line skipped is named."""
     from .categories import ALL_CATEGORIES
-    from .dataset import count_lines, no_data_message, scan_data_dir
-    from .formats import DataFormatError, count_bitmaps
+    from .dataset import no_data_message
+    from .explore import class_overview
 
-    found = scan_data_dir(settings.data_dir)
     print(f"data folder: {settings.data_dir}")
-    if not found:
+    problems: list[str] = []
+    bar, progress = progress_bar("counting", "class")
+    with bar:
+        overview = class_overview(settings.data_dir, problems, progress=progress, exact=args.check)
+    npz = _npz_line(settings.data_dir, bool(overview), problems)
+    if not overview and not npz:
         print(no_data_message(settings.data_dir))
-    else:
-        rows, problems = [], []
-        bar, progress = progress_bar("counting", "class")
-        with bar:
-            for i, (name, files) in enumerate(sorted(found.items(), key=lambda kv: kv[0].lower())):
-                counts = []
-                kinds = ((files.simplified, count_lines), (files.raw, count_lines), (files.bitmap, count_bitmaps))
-                for paths, count in kinds:
-                    n = 0
-                    for p in paths:
-                        try:
-                            n += count(p)
-                        except (OSError, DataFormatError) as exc:
-                            problems.append(str(exc))
-                    counts.append(n)
-                rows.append((name, *counts))
-                progress(i + 1, len(found), name)
+    if overview:
         print(f"{'class':<28} {'simplified':>10} {'raw':>6} {'bitmaps':>8}")
-        for name, simp, raw, bmp in rows:
-            print(f"{name:<28} {simp:>10} {raw:>6} {bmp:>8}")
-        totals = [sum(r[i] for r in rows) for i in (1, 2, 3)]
-        print(f"{len(found)} classes; {totals[0]} simplified, {totals[1]} raw, {totals[2]} bitmaps")
-        for problem in problems:
-            print(f"skipped: {problem}")
+        for c in overview.values():
+            print(f"{c.name:<28} {c.simplified:>10} {c.raw:>6} {c.bitmaps:>8}")
+        totals = [sum(getattr(c, k) for c in overview.values()) for k in ("simplified", "raw", "bitmaps")]
+        print(f"{len(overview)} classes; {totals[0]} simplified, {totals[1]} raw, {totals[2]} bitmaps"
+              + ("" if args.check else " (lines that look like drawings; --check parses every line)"))
+    if npz:
+        print(npz)
+    for problem in problems:
+        print(f"skipped: {one_line(problem)}")
     if args.all:
         print("\nall categories:", ", ".join(ALL_CATEGORIES))
     return 0
+
+
+def _npz_line(data_dir, has_class_files: bool, problems: list) -> str | None:
+    """The quickdraw10.npz that `data build` falls back on, if the folder has one."""
+    from .dataset import NPZ_NAME
+    from .formats import count_npz
+
+    root = Path(data_dir)
+    npz = next(root.rglob(NPZ_NAME), None) if root.is_dir() else None
+    if npz is None:
+        return None
+    try:
+        rows, n_classes = count_npz(npz)
+    except (SketchLabError, OSError) as exc:
+        problems.append(f"{exc}; file skipped")
+        return None
+    use = ("not used by `data build`: the class files come first" if has_class_files
+           else "used by `data build`, as the folder has no class files")
+    return f"{npz}: {rows} bitmaps of {n_classes} classes ({use})"
 
 
 def cmd_data_build(args, settings: Settings) -> int:
@@ -169,15 +184,46 @@ def main(argv=None) -> int:
     places.add_argument("--home", default=None)
     where, rest = places.parse_known_args(argv)
     args = build_parser().parse_args(rest)
-    settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
-    from .dataset import NoDataError
-    from .formats import DataFormatError
-
     try:
+        settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
         return int(args.func(args, settings) or 0)
-    except (UserError, NoDataError, DataFormatError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SketchLabError as exc:
+        print(f"error: {one_line(exc.user_message)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine's side (missing file, permissions, full disk): the user can fix it
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: an id shown, the traceback logged
+        log = _log_bugs_to(where.home)
+        print(f"error: {bug_report(exc)}" + (f" Log: {log}" if log else ""), file=sys.stderr)
+        return 1
+
+
+def one_line(text: str) -> str:
+    """A message on one line: the CLI's errors never spread over the terminal."""
+    lines = [" ".join(line.split()) for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line).replace(":; ", ": ")
+
+
+def _log_bugs_to(home) -> str | None:
+    """Send the "sketchlab" logger to <home>/logs/errors.log (stderr if that cannot be written)."""
+    import logging
+
+    from .errors import logger
+
+    path = Path(home or Settings.from_env().home_dir) / "logs" / "errors.log"
+    for old in [h for h in logger.handlers if getattr(h, "sketchlab_cli", False)]:
+        logger.removeHandler(old)  # main() may run more than once in a process (tests)
+        old.close()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None  # the bug report then goes to stderr through logging's last-resort handler
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.sketchlab_cli = True
+    logger.addHandler(handler)  # with a handler found, logging does not also print to stderr
+    return str(path)

@@ -7,8 +7,10 @@ groups (`training_cli`, `sweep_cli`) import it instead of each other: no import 
 
 from __future__ import annotations
 
+from .errors import SketchLabError
 
-class UserError(Exception):
+
+class UserError(SketchLabError):
     """An error with a message meant for the person at the terminal."""
 
 

@@ -25,9 +25,10 @@ import numpy as np
 
 from .categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
+from .errors import SketchLabError
 from .fileio import atomic_write
 from .formats import count_bitmaps  # noqa: F401 - re-exported: `data info` and explore count from here
-from .formats import ReadReport, iter_drawings, load_bitmaps, load_npz
+from .formats import DataFormatError, ReadReport, iter_drawings, load_bitmaps, load_npz
 from .raster import bitmap_to_input, rasterize_strokes
 
 NPZ_NAME = "quickdraw10.npz"
@@ -38,7 +39,7 @@ CACHE_VERSION = 2
 _SIMPLIFIED_MAX = 255.5
 
 
-class NoDataError(RuntimeError):
+class NoDataError(SketchLabError, RuntimeError):
     """No usable data for the request; the message says how to get some."""
 
 
@@ -66,8 +67,12 @@ class ClassFiles:
         return bool(self.simplified or self.raw)
 
 
-def scan_data_dir(data_dir) -> dict[str, ClassFiles]:
-    """Every class with files under `data_dir`, keyed by its official spelling."""
+def scan_data_dir(data_dir, problems: list | None = None) -> dict[str, ClassFiles]:
+    """Every class with files under `data_dir`, keyed by its official spelling.
+
+    A file whose name is not UTF-8 cannot be named on a page: it is skipped, and noted in
+    `problems` when a list is given.
+    """
     root = Path(data_dir)
     found: dict[str, ClassFiles] = {}
     if not root.is_dir():
@@ -75,6 +80,10 @@ def scan_data_dir(data_dir) -> dict[str, ClassFiles]:
     for path in sorted(root.rglob("*")):
         suffix = path.suffix.lower()
         if not path.is_file() or path.name.startswith(".") or suffix not in (".ndjson", ".csv", ".npy"):
+            continue
+        if not _is_utf8(path):
+            if problems is not None:
+                problems.append(f"{_printable(path)}: file name is not UTF-8; skipped (rename it to read it)")
             continue
         name = _CANONICAL.get(path.stem.lower(), path.stem)
         entry = found.setdefault(name, ClassFiles(name))
@@ -87,6 +96,18 @@ def scan_data_dir(data_dir) -> dict[str, ClassFiles]:
         else:
             entry.simplified.append(path)
     return found
+
+
+def _is_utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # undecodable bytes became surrogates (PEP 383)
+        return False
+
+
+def _printable(path: Path) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")  # the raw bytes, e.g. caf\\xe9
 
 
 def count_lines(path: Path) -> int:
@@ -107,16 +128,19 @@ def load_class_drawings(
     Simplified files first (already normalized), then raw drawings whose key_id is new.
     Raw strokes are kept in `extra["raw_strokes"]`. A "simplified" file whose first drawing
     holds raw strokes (times, or coordinates beyond 0..255) is normalized too, not drawn as is.
+    A file that cannot be read is skipped (its report in `reports` says why), unless nothing
+    at all could be read: then that file's DataFormatError (or OSError) is raised.
     """
     seen: set[str] = set()
     out: list[Drawing] = []
+    failed: list[Exception] = []
     for kind, paths in (("simplified", files.simplified), ("raw", files.raw)):
         for path in paths:
             if limit is not None and len(out) >= limit:
                 return out
             report = ReadReport()
             normalize = None if kind == "simplified" else True
-            for d in iter_drawings(path, report):
+            for d in _read_isolated(path, report, failed):  # one bad file is skipped, and said so
                 if normalize is None:  # files are homogeneous: judge by the first drawing
                     normalize = d.has_times or _beyond_simplified(d.strokes)
                 if (d.key_id and d.key_id in seen) or (recognized_only and not d.recognized):
@@ -132,7 +156,18 @@ def load_class_drawings(
                     break
             if reports is not None:
                 reports.append(report)
+    if not out and failed:
+        raise failed[0]  # nothing readable at all: the first bad file's own message says why
     return out
+
+
+def _read_isolated(path: Path, report: ReadReport, failed: list):
+    """A file's drawings; a file that fails part-way keeps what was read before the failure."""
+    try:
+        yield from iter_drawings(path, report)
+    except (DataFormatError, OSError) as exc:
+        report.fail(str(exc))
+        failed.append(exc)
 
 
 def _beyond_simplified(strokes) -> bool:

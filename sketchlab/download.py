@@ -30,7 +30,8 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
-from .categories import canonical_category
+from .categories import QUICKDRAW_10, canonical_category
+from .errors import SketchLabError
 from .fileio import replace_file
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
@@ -47,7 +48,7 @@ _MIN_RANGE = 16 * 1024
 _TIMEOUT = 30.0
 
 
-class DownloadError(RuntimeError):
+class DownloadError(SketchLabError, RuntimeError):
     """A download that could not be done; the message is one line meant for a person."""
 
 

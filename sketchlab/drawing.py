@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from simplification.cutil import simplify_coords
 
+from .limits import DrawingLimits, check_coordinates, fit_strokes, point_budget, thin_list
+from .limits import drawing_limits as _limits_in_force
+
 # Google's simplified data: coordinates in 0..255, resampled at 1 px, RDP epsilon 2.0.
 SIMPLIFIED_SIDE = 255.0
 RDP_EPSILON = 2.0
@@ -43,16 +46,16 @@ class Drawing:
         return bool(self.strokes) and all(s.shape[1] >= 3 for s in self.strokes)
 
 
-def strokes_from_lists(drawing: list) -> list[np.ndarray]:
+def strokes_from_lists(drawing: list, limits: DrawingLimits | None = None) -> list[np.ndarray]:
     """Convert the Quick Draw JSON form `[[xs], [ys](, [ts])]` per stroke into arrays.
 
-    Raises ValueError on anything that is not that shape, so readers can count a bad line.
+    Raises ValueError on anything that is not that shape, so readers can count a bad line;
+    the drawing limits (sketchlab.limits) are applied from the list lengths alone, before
+    any number is converted: a too-long stroke is thinned, too many strokes or a coordinate
+    beyond the limit raise DrawingLimitError (a ValueError too).
     """
     if not isinstance(drawing, list) or not drawing:
         raise ValueError("drawing must be a non-empty list of strokes")
-    # All numbers go into one flat list and one array (one numpy call per drawing,
-    # not per stroke: this is on the hot path of reading millions of lines).
-    values: list = []
     shapes = []
     for i, stroke in enumerate(drawing):
         if not isinstance(stroke, list) or len(stroke) not in (2, 3):
@@ -61,11 +64,20 @@ def strokes_from_lists(drawing: list) -> list[np.ndarray]:
         for axis in stroke:
             if not isinstance(axis, list) or len(axis) != n or n == 0:
                 raise ValueError(f"stroke {i} has axes of unequal or zero length")
-            values.extend(axis)
         shapes.append((len(stroke), n))
+    budget = point_budget([n for _, n in shapes], limits)
+    if budget is not None:  # thin the lists before any conversion: the cost stays bounded
+        drawing = [[thin_list(axis, k) for axis in stroke] for stroke, k in zip(drawing, budget)]
+        shapes = [(axes, k) for (axes, _), k in zip(shapes, budget)]
+    # All numbers go into one flat list and one array (one numpy call per drawing,
+    # not per stroke: this is on the hot path of reading millions of lines).
+    values: list = []
+    for stroke in drawing:
+        for axis in stroke:
+            values.extend(axis)
     try:
         flat = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         flat = None
     if flat is None or flat.ndim != 1 or not np.isfinite(flat).all():
         raise ValueError(_first_bad_stroke(drawing))
@@ -73,6 +85,9 @@ def strokes_from_lists(drawing: list) -> list[np.ndarray]:
     for axes, n in shapes:
         strokes.append(flat[at : at + axes * n].reshape(axes, n).T)
         at += axes * n
+    if float(np.abs(flat).max()) > (limits or _limits_in_force()).max_coordinate:
+        for s in strokes:  # rare: only x and y count (raw times may be large)
+            check_coordinates(s[:, :2], limits)
     return strokes
 
 
@@ -80,10 +95,14 @@ def _first_bad_stroke(drawing: list) -> str:
     """Name the first stroke holding a non-number (error path only)."""
     for i, stroke in enumerate(drawing):
         values = [v for axis in stroke for v in axis]
-        if not all(isinstance(v, (int, float)) for v in values):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             return f"stroke {i} holds non-numbers"
-        if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
-            return f"stroke {i} holds non-finite numbers"
+        try:
+            finite = np.isfinite(np.asarray(values, dtype=np.float64)).all()
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            return f"stroke {i} holds non-finite or out-of-range numbers"
     return "drawing holds non-numbers"
 
 
@@ -120,11 +139,16 @@ def normalize_strokes(strokes: list[np.ndarray]) -> list[np.ndarray]:
     1. align to the top-left corner, 2. scale uniformly so the larger side spans 0..255,
     3. resample at 1-pixel spacing, 4. Ramer-Douglas-Peucker with epsilon 2.0.
     Returns integer-valued (n, 2) float arrays; times are dropped. Empty input → [].
+    The drawing limits apply (sketchlab.limits): strokes are thinned or refused first.
     """
     strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in strokes if len(s)]
     if not strokes:
         return []
+    budget = point_budget([len(s) for s in strokes])
+    if budget is not None:
+        strokes = fit_strokes(strokes)
     points = np.concatenate(strokes)
+    check_coordinates(points)
     low = points.min(axis=0)
     extent = float((points.max(axis=0) - low).max())
     scale = SIMPLIFIED_SIDE / extent if extent > 0 else 0.0

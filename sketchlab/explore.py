@@ -3,8 +3,8 @@
 Everything here is plain data in, plain data out (numpy arrays, dicts, dataclasses), so the
 page only lays out widgets and the functions are tested on their own.
 
-- `class_overview` counts the drawings per class in a data folder (by format), without
-  parsing them;
+- `class_overview` counts the readable drawings per class in a data folder (by format),
+  skipping bad files and lines with a note;
 - `load_class_sample` reads the first drawings of one class (the files are prefixes of
   Google's arbitrary order, so the first N are a fair sample) and `drawing_stats`
   summarizes them: strokes and points per drawing, recognized ratio, countries;
@@ -23,13 +23,13 @@ import numpy as np
 from .dataset import (
     NoDataError,
     count_bitmaps,
-    count_lines,
     load_class_drawings,
     no_data_message,
     scan_data_dir,
 )
 from .drawing import Drawing
-from .formats import load_bitmaps
+from .errors import SketchLabError
+from .formats import ReadReport, count_drawings, load_bitmaps
 from .raster import bitmap_to_input, rasterize_strokes
 
 
@@ -66,29 +66,72 @@ def data_signature(data_dir) -> tuple:
     return (str(data_dir), tuple(out))
 
 
-def class_overview(data_dir) -> dict[str, ClassCount]:
-    """Every class in the data folder with its drawing counts, in alphabetical order."""
-    found = scan_data_dir(data_dir)
+def class_overview(data_dir, problems: list | None = None, progress=None,
+                   exact: bool = False) -> dict[str, ClassCount]:
+    """Every class in the data folder with its readable drawings by format, alphabetically.
+
+    Each file is counted on its own: one that cannot be read, is not its format or holds bad
+    lines is skipped (or its bad lines are), and `problems` gets a note naming it; a class
+    left with no readable drawing is left out. `exact` parses every line (see
+    `formats.count_drawings`); `progress(done, total, name)` is called after each class.
+    """
+    found = scan_data_dir(data_dir, problems)
     out = {}
-    for name in sorted(found, key=str.lower):
+    for i, name in enumerate(sorted(found, key=str.lower)):
         files = found[name]
-        out[name] = ClassCount(
+        count = ClassCount(
             name,
-            simplified=sum(count_lines(p) for p in files.simplified),
-            raw=sum(count_lines(p) for p in files.raw),
-            bitmaps=sum(count_bitmaps(p) for p in files.bitmap),
+            simplified=sum(_count_file(p, problems, exact) for p in files.simplified),
+            raw=sum(_count_file(p, problems, exact) for p in files.raw),
+            bitmaps=sum(_count_file(p, problems, exact) for p in files.bitmap),
         )
+        if count.total:
+            out[name] = count
+        elif problems is not None:
+            problems.append(f"{name}: no readable drawings; class left out")
+        if progress is not None:
+            progress(i + 1, len(found), name)
     return out
+
+
+def _count_file(path, problems: list | None, exact: bool) -> int:
+    """Readable drawings in one file; what was skipped goes to `problems` (one line per file)."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return count_bitmaps(path)
+        report = ReadReport()
+        n = count_drawings(path, report, exact=exact)
+    except (SketchLabError, OSError) as exc:
+        if problems is not None:
+            problems.append(f"{exc}; file skipped")
+        return 0
+    if problems is not None:
+        if report.n_bad:
+            problems.append(_skipped_lines(report))
+        else:  # the whole file was refused (e.g. a CSV without a drawing column)
+            problems.extend(report.problems)
+    return n
+
+
+def _skipped_lines(report: ReadReport) -> str:
+    lines = f"{report.n_bad} unreadable line{'s' if report.n_bad != 1 else ''}"
+    return f"{report.path}: {lines} skipped (first: {report.problems[0] if report.problems else '?'})"
 
 
 @dataclass
 class ClassSample:
-    """The first drawings of one class: strokes when the files have them, else bitmaps only."""
+    """The first drawings of one class: strokes when the files have them, else bitmaps only.
+
+    `n_skipped` is the true number of unreadable lines met (`problems` keeps the first few
+    notes); `stroke_files` says whether the class had stroke files, readable or not.
+    """
 
     name: str
     drawings: list[Drawing]
     images: np.ndarray  # (N, 28, 28) uint8, the models' view of the same drawings
     problems: list[str] = field(default_factory=list)
+    n_skipped: int = 0
+    stroke_files: bool = False
 
     @property
     def has_strokes(self) -> bool:
@@ -96,19 +139,36 @@ class ClassSample:
 
 
 def load_class_sample(data_dir, name: str, limit: int = 1000) -> ClassSample:
-    """Up to `limit` drawings of class `name`, rasterized; NoDataError if the folder lacks it."""
+    """Up to `limit` drawings of class `name`, rasterized; NoDataError if the folder lacks it.
+
+    A bad file is skipped with a note in `problems`; when no stroke drawing can be read,
+    the class's bitmaps (if any) are used instead.
+    """
     found = scan_data_dir(data_dir)
     if name not in found:
         raise NoDataError(no_data_message(data_dir, [name]))
     files = found[name]
+    problems: list[str] = []
+    n_skipped = 0
     if files.has_strokes:
         reports: list = []
-        drawings = load_class_drawings(files, limit=limit, reports=reports)
-        images = rasterize_strokes([d.strokes for d in drawings])
+        try:
+            drawings = load_class_drawings(files, limit=limit, reports=reports)
+        except (SketchLabError, OSError):
+            drawings = []  # every stroke file is bad: the reports say which; bitmaps may remain
         problems = [p for r in reports for p in r.problems]
-        return ClassSample(name, drawings, images, problems)
-    images = np.concatenate([load_bitmaps(p, limit) for p in files.bitmap])[:limit]
-    return ClassSample(name, [], images.reshape(-1, 28, 28))
+        n_skipped = sum(r.n_bad for r in reports)
+        if drawings:
+            images = rasterize_strokes([d.strokes for d in drawings])
+            return ClassSample(name, drawings, images, problems, n_skipped, stroke_files=True)
+    parts = []
+    for path in files.bitmap:
+        try:
+            parts.append(load_bitmaps(path, limit))
+        except (SketchLabError, OSError) as exc:
+            problems.append(f"{exc}; file skipped")
+    images = np.concatenate(parts)[:limit] if parts else np.zeros((0, 784), dtype=np.uint8)
+    return ClassSample(name, [], images.reshape(-1, 28, 28), problems, n_skipped, files.has_strokes)
 
 
 @dataclass

@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from .drawing import normalize_strokes
+from .errors import SketchLabError
 from .raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, bitmap_to_input, rasterize_drawing
 
 SIDE = 28
 
 
-class EmptyDrawingError(ValueError):
+class EmptyDrawingError(SketchLabError, ValueError):
     """A drawing with no strokes: nothing to recognize."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import SketchLabError
 from .fileio import atomic_dir, remove_dir
 from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_model
 
@@ -24,7 +25,7 @@ from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_mod
 KIND_ORDER = ("mlp", "cnn", "strong")
 
 
-class PromoteError(ValueError):
+class PromoteError(SketchLabError, ValueError):
     """A run that cannot be promoted (missing files, unfinished or diverged run)."""
 
 

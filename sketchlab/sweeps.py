@@ -125,6 +125,7 @@ import optuna
 from optuna.trial import TrialState
 
 from .categories import QUICKDRAW_10, canonical_category
+from .errors import SketchLabError
 from .fileio import atomic_write
 from .settings import Settings
 
@@ -148,7 +149,7 @@ DEFAULT_GRACE_S = 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
-class SweepError(Exception):
+class SweepError(SketchLabError):
     """A sweep request that cannot be done; the message says why."""
 
 

@@ -41,6 +41,7 @@ from typing import Callable
 import numpy as np
 
 from .categories import QUICKDRAW_10, canonical_category
+from .errors import SketchLabError
 from .models import MODEL_KINDS, OPTIMIZERS, architecture_text, build_model, compile_model
 
 RUN_STATES = ("done", "diverged", "cancelled")
@@ -492,7 +493,7 @@ def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochM
 # ---------------------------------------------------------------- save / load
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(SketchLabError, RuntimeError):
     """A model file or card that cannot be loaded; the message names the path and why."""
 
 

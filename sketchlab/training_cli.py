@@ -125,11 +125,14 @@ def cmd_train(args, settings) -> int:
 
     from tqdm import tqdm
 
+    from .limits import check_can_write
     from .training import prepare_split, save_model, train_run
 
     config = _config_from_args(args)
     if args.kfold is not None and args.kfold < 2:
         raise UserError("--kfold needs at least 2 folds")
+    out = Path(args.out) if args.out else settings.runs_dir / f"{config.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    check_can_write(out.parent)  # a read-only or full disk is said now, not after the last epoch
     if args.download is not None:
         if args.download < 1:
             raise UserError("--download must be at least 1")
@@ -142,7 +145,6 @@ def cmd_train(args, settings) -> int:
     if config.augment and split.train_strokes is not None and len(split.y_train) > 20_000:
         print(f"note: stroke augmentation redraws all {len(split.y_train):,} training drawings every epoch "
               "(~0.5 ms each); with this much data --no-augment trains far faster")
-    out = Path(args.out) if args.out else settings.runs_dir / f"{config.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
     with _CtrlC() as ctrl_c, tqdm(total=config.epochs, desc=f"train {config.model}", unit="epoch") as bar:
 
@@ -295,16 +297,21 @@ def _inputs(text: str, limit: int):
     """(label, ("strokes", strokes) | ("bitmap", image)) for each drawing the argument holds."""
     from PIL import Image, UnidentifiedImageError
 
-    from .formats import drawing_from_record
+    from .formats import drawing_from_record, parse_json
+    from .limits import DrawingLimitError
     from .predict import bitmap_from_image
 
     def parse(line: str, where: str):
         try:
-            record = json.loads(line)
+            record = parse_json(line)  # a ValueError for bad JSON, deep nesting included
+            if isinstance(record, Exception):
+                raise record
             if isinstance(record, list):  # a bare drawing: [[xs, ys], ...]
                 record = {"drawing": record}
             return drawing_from_record(record)
-        except (ValueError, TypeError) as exc:
+        except DrawingLimitError:
+            raise  # already a one-line user message
+        except (ValueError, TypeError, RecursionError) as exc:
             raise UserError(f"{where}: not a Quick Draw drawing ({exc})") from None
 
     stripped = text.strip()

@@ -23,6 +23,7 @@ MODE_LABELS = {
 }
 
 s = settings()
+store = sweeps.SweepStore.of(s)
 sidebar(s)
 st.title("Train")
 
@@ -53,25 +54,26 @@ def load_preset() -> None:
 
 
 def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
-    """The form's values as a SweepSpec; text is passed on as typed, and sweeps checks it."""
+    """The form's text as a SweepSpec (parsed here, at the edge); sweeps checks the values."""
     ss = st.session_state
-    values = {
-        "optimizer": list(ss.train_values_optimizer),
-        "learning_rate": _split(ss.train_values_lr),
-        "batch_size": _split(ss.train_values_batch),
-        "epochs": _split(ss.train_values_epochs),
-        "per_class": _split(ss.train_values_per_class),
-    }
-    base = {
-        "optimizer": ss.train_base_optimizer,
-        "learning_rate": ss.train_base_lr.strip(),
-        "batch_size": ss.train_base_batch.strip(),
-        "epochs": ss.train_base_epochs.strip(),
-        "per_class": ss.train_base_per_class.strip() or None,
-    }
+    texts = {"learning_rate": ss.train_values_lr, "batch_size": ss.train_values_batch,
+             "epochs": ss.train_values_epochs, "per_class": ss.train_values_per_class}
+    values = {"optimizer": list(ss.train_values_optimizer)}
+    ranges = {}
+    for key, text in texts.items():
+        bounds = sweeps.parse_range(text) if key in sweeps.RANGE_KEYS else None
+        if bounds is not None:
+            ranges[key] = bounds
+        else:
+            values[key] = sweeps.parse_values(key, text)
+    base = {"optimizer": ss.train_base_optimizer}
+    for key, widget in (("learning_rate", "train_base_lr"), ("batch_size", "train_base_batch"),
+                        ("epochs", "train_base_epochs"), ("per_class", "train_base_per_class")):
+        parsed = sweeps.parse_values(key, ss[widget])
+        base[key] = parsed[0] if parsed else (None if key == "per_class" else ss[widget].strip())
     return sweeps.SweepSpec(
         model=ss.train_model, mode=ss.train_mode, base=base, values={k: v for k, v in values.items() if v},
-        n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
+        ranges=ranges, n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
         classes=tuple(classes), augment=bool(ss.train_augment), prune=bool(ss.train_prune),
     )
 
@@ -108,7 +110,7 @@ overview = data_overview(s)
 available = list(overview)
 if "train_model" not in st.session_state:
     load_preset()
-all_sweeps = sweeps.list_sweeps(s)  # after the form's callback: a sweep it launched is listed
+all_sweeps = store.list()  # after the form's callback: a sweep it launched is listed
 
 with st.expander("New sweep", expanded=not all_sweeps):
     if not available:
@@ -208,7 +210,7 @@ def _highlight_best(best: int | None):
 def actions(name: str, summary, runs, keys: list[str]) -> None:
     """Export, cancel, promote: part of the live view, so the lists follow the runs."""
     csv = io.StringIO()
-    sweeps.export_csv(s, name, csv)
+    store.export_csv(name, csv)
     st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{name}.csv", mime="text/csv",
                        key="train_export")
     a1, a2, a3 = st.columns(3)
@@ -216,7 +218,7 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
         st.markdown("**Cancel**")
         if st.button("Cancel the whole sweep", disabled=summary.is_final, key="train_cancel_sweep"):
             with explained("cancel the sweep"):
-                n = sweeps.cancel_sweep(s, name)
+                n = store.cancel(name)
                 st.session_state["train_note"] = (
                     f"Cancelled: {n} runs will stop at their next epoch or never start.")
                 st.rerun(scope="app")
@@ -226,7 +228,7 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
                                   format_func=lambda n: f"run #{n}")
             if st.button("Cancel this run", key="train_cancel_run"):
                 with explained("cancel the run"):
-                    sweeps.cancel_run(s, name, number)
+                    store.cancel_run(name, number)
                     st.session_state["train_note"] = f"Run #{number} will stop at its next epoch."
                     st.rerun()
         if st.session_state.get("train_note"):
@@ -267,8 +269,8 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
 def show_sweep(name: str) -> None:
     """The live part: summary, runs table, curves; polled while the sweep runs."""
     with explained("read the sweep"):
-        summary = sweeps.get_sweep(s, name)
-        runs = sweeps.sweep_runs(s, name)
+        summary = store.get(name)
+        runs = store.runs(name)
         counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
         best_text = (f" · best: run #{summary.best_run} ({summary.best_val_accuracy:.1%})"
                      if summary.best_run is not None else "")
@@ -308,7 +310,7 @@ def show_sweep(name: str) -> None:
             st.rerun(scope="app")  # stop polling
 
 
-first = sweeps.get_sweep(s, picked)
+first = store.get(picked)
 live = not first.is_final
 if live:
     st.session_state["train_was_live"] = picked

@@ -36,13 +36,13 @@ from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.settings import Settings  # noqa: E402
 from sketchlab.sweeps import (  # noqa: E402
     SweepLimits,
+    SweepStore,
     expand_runs,
-    get_sweep,
     launch_sweep,
     seed_preset,
-    sweep_runs,
     workers_alive,
 )
+from sketchlab.sweeps.spec import run_group  # noqa: E402
 
 
 def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: int = 0) -> dict[str, int]:
@@ -85,9 +85,9 @@ def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
     ds = build_dataset(settings.data_dir, DatasetSpec(classes=spec.classes, per_class=spec.base["per_class"]),
                        settings.dataset_cache_dir)
     accs = []
-    for params, _group in expand_runs(spec):
-        model = build_model(spec.model, len(ds.classes), params["optimizer"], params["learning_rate"])
-        hist = model.fit(ds.X_train, ds.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
+    for config in expand_runs(spec):
+        model = build_model(spec.model, len(ds.classes), config.optimizer, config.learning_rate)
+        hist = model.fit(ds.X_train, ds.y_train, batch_size=config.batch_size, epochs=config.epochs,
                          validation_data=(ds.X_test, ds.y_test), verbose=0)
         accs.append(float(hist.history["val_accuracy"][-1]))
     return time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0, accs
@@ -100,7 +100,8 @@ def engine(settings: Settings, spec, workers: int) -> tuple[float, float, list]:
     exit and are reaped, their CPU time shows in RUSAGE_CHILDREN."""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
     name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers))
-    while not get_sweep(settings, name).is_final:
+    store = SweepStore.of(settings)
+    while not store.get(name).is_final:
         time.sleep(0.25)
     elapsed = time.perf_counter() - t0
     while True:  # wait for the workers to exit (and reap them) before the next measurement
@@ -109,7 +110,7 @@ def engine(settings: Settings, spec, workers: int) -> tuple[float, float, list]:
         except ChildProcessError:
             break
     assert not workers_alive(settings)
-    return elapsed, cpu_seconds(resource.RUSAGE_CHILDREN) - c0, sweep_runs(settings, name)
+    return elapsed, cpu_seconds(resource.RUSAGE_CHILDREN) - c0, store.runs(name)
 
 
 def main() -> int:
@@ -143,7 +144,8 @@ def main() -> int:
         print(f"data: QuickDraw-10, {args.per_class} drawings per class = the real ones "
               f"({min(real.values())}-{max(real.values())} per class, {args.data_dir}) "
               "+ stroke-augmented copies")
-        print(f"sweep: seed 000 preset, {n_runs} runs (optimizer x3, batch size x4, learning rate x4), "
+        print(f"sweep: the classic preset, {n_runs} runs (the base setting once, then optimizer x3, "
+              "batch size x4, learning rate x4 one at a time), "
               f"{args.epochs} epoch(s), MLP, split 80/20; machine: {os.cpu_count()} cores")
         load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
         print(f"load average before: {load} (other processes share these cores)")
@@ -163,11 +165,13 @@ def main() -> int:
         print(f"wall, 1 worker / 2 workers: {t1 / t2:.2f}x")
         print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print("final val accuracy per run (a) / (b, 1 worker) / (b, 2 workers):")
-        for i, (params, group) in enumerate(expand_runs(spec)):
+        for i, config in enumerate(expand_runs(spec)):
             b1 = results[1][1][i].last_val_accuracy
             b2 = results[2][1][i].last_val_accuracy
             fmt = lambda x: " n/a " if x is None else f"{x:.3f}"  # noqa: E731
-            print(f"  {group:<13} {params[group]!s:<8} {acc_seq[i]:.3f} / {fmt(b1)} / {fmt(b2)}")
+            group = run_group(spec, vars(config)) or "base"
+            value = getattr(config, group) if group != "base" else ""
+            print(f"  {group:<13} {value!s:<8} {acc_seq[i]:.3f} / {fmt(b1)} / {fmt(b2)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

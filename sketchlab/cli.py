@@ -149,7 +149,8 @@ def cmd_data_download(args, settings: Settings) -> int:
 # ---------------------------------------------------------------- entry point
 
 def _command_groups():
-    from . import sweep_cli, training_cli
+    from . import training_cli
+    from .sweeps import cli as sweep_cli
 
     return [_data_commands, training_cli.register, sweep_cli.register]
 
@@ -174,11 +175,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(rest)
     settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
     from .dataset import NoDataError
+    from .errors import SketchLabError
     from .formats import DataFormatError
 
     try:
         return int(args.func(args, settings) or 0)
-    except (UserError, NoDataError, DataFormatError, FileNotFoundError) as exc:
+    except (UserError, SketchLabError, NoDataError, DataFormatError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

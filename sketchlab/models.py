@@ -19,14 +19,19 @@ INPUT_DIM = 784
 SIDE = 28
 
 
+def canonical_optimizer(name) -> str:
+    """The OPTIMIZERS spelling of `name` (case-insensitive); ValueError for an unknown one."""
+    by_lower = {o.lower(): o for o in OPTIMIZERS}
+    if not isinstance(name, str) or name.strip().lower() not in by_lower:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    return by_lower[name.strip().lower()]
+
+
 def make_optimizer(name: str, learning_rate: float):
     """One of OPTIMIZERS (case-insensitive) with the given learning rate."""
     import keras
 
-    by_lower = {o.lower(): o for o in OPTIMIZERS}
-    if str(name).lower() not in by_lower:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    cls = getattr(keras.optimizers, by_lower[str(name).lower()])
+    cls = getattr(keras.optimizers, canonical_optimizer(name))
     return cls(learning_rate=float(learning_rate))
 
 

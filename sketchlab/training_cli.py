@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cli import UserError, classes_arg, progress_bar
-from .models import MODEL_KINDS, OPTIMIZERS
+from .models import MODEL_KINDS, OPTIMIZERS, canonical_optimizer
 
 
 def register(sub) -> None:
@@ -27,10 +27,7 @@ def register(sub) -> None:
 
 
 def _optimizer_arg(text: str) -> str:
-    by_lower = {o.lower(): o for o in OPTIMIZERS}
-    if text.lower() not in by_lower:
-        raise ValueError(text)
-    return by_lower[text.lower()]
+    return canonical_optimizer(text)
 
 
 _optimizer_arg.__name__ = "optimizer"  # argparse names the type in its error message

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,25 +49,24 @@ def _binaries() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _missing(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; in CI the PostgreSQL tests must run (.ci/run installs postgresql)")
-    pytest.skip(reason)
+class PgUnavailable(Exception):
+    """No PostgreSQL server can be started here; the message says why."""
 
 
-@pytest.fixture(scope="session")
-def pg_server():
+@contextmanager
+def throwaway_cluster():
+    """A PostgreSQL cluster in a temporary folder, listening only on a socket there; deleted after."""
     bin_dir = _binaries()
     if bin_dir is None:
-        _missing("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): "
-                 "apt-get install postgresql")
+        raise PgUnavailable("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): "
+                            "apt-get install postgresql")
     run_as: list[str] = []
     owner = None
-    if os.geteuid() == 0:
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            _missing("running as root and there is no 'postgres' user to run the server as")
+            raise PgUnavailable("running as root and there is no 'postgres' user to run the server as") from None
         run_as = ["runuser", "-u", "postgres", "--"]
     root = Path(tempfile.mkdtemp(prefix="sketchlab-pg-"))
     if owner is not None:
@@ -94,6 +94,17 @@ def pg_server():
             run(bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    try:
+        with throwaway_cluster() as server:
+            yield server
+    except PgUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc}; in CI the PostgreSQL tests must run (.ci/run installs postgresql)")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

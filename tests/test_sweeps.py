@@ -229,8 +229,8 @@ def test_sweep_names_are_unique(settings):
 
 @pytest.mark.slow
 def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
-    from sketchlab.training import load_model
     from sketchlab.sweeps.worker import run_worker
+    from sketchlab.training import load_model
 
     # Three healthy runs first (the median pruner needs them), then one that explodes and
     # one that learns nothing in its first epoch.
@@ -324,3 +324,97 @@ def test_cli_status_cancel_and_export(settings, capsys, tmp_path):
     assert "no sweep named" in capsys.readouterr().err
     assert main(["sweep", "run", "--lr", "0.01,-1", "--classes", ",".join(TINY_CLASSES)]) == 2
     assert "learning_rate" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- faults: disk, storage, retry
+
+
+def test_a_worker_that_cannot_write_fails_each_run_with_the_reason_and_goes_on(settings):
+    from sketchlab.sweeps.worker import run_worker
+
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="grid", values={"batch_size": [8, 16]}, augment=False))
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    settings.runs_dir.write_text("not a folder")  # as a read-only or broken runs folder would
+    (settings.home_dir / "workers").write_text("not a folder either")  # no pid file can be written
+    assert run_worker(settings, store.url, study=name) == 2  # it went on after the first failure
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["failed", "failed"]
+    assert all(f"cannot save models in {settings.runs_dir}" in r.error for r in runs)
+    assert all(r.epochs_done == 0 for r in runs)  # refused before any epoch was wasted
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_save_time_fails_the_run_and_the_next_run_still_trains(settings, monkeypatch):
+    import errno
+
+    from sketchlab import training
+    from sketchlab.sweeps.worker import run_worker
+
+    real_save, calls = training.save_model, []
+
+    def full_once(model, card, directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(model, card, directory)
+
+    monkeypatch.setattr(training, "save_model", full_once)
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="grid", base={"optimizer": "Adam", "epochs": 1, "batch_size": 8},
+                                  values={"learning_rate": [0.01, 0.02]}, augment=False))
+    assert run_worker(settings, store.url, study=name) == 2
+    first, second = store.runs(name)
+    assert first.state == "failed" and "could not be saved" in first.error and "No space left" in first.error
+    assert second.state == "done" and Path(second.model_dir, "model.keras").is_file()
+
+
+def test_a_storage_in_a_missing_folder_is_refused_without_creating_it(settings, tmp_path, capsys):
+    from sketchlab.cli import main
+
+    missing = tmp_path / "no" / "such" / "folder"
+    url = f"sqlite:///{missing / 'sweeps.db'}"
+    with pytest.raises(SweepError, match="does not exist"):
+        SweepStore.of(settings, url).list()
+    assert main(["sweep", "status", "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    assert main(["worker", "--storage", url]) == 2
+    assert not (tmp_path / "no").exists()
+    SweepStore.of(settings).list()  # the default storage in the home folder is still created
+    assert Path(settings.sweep_storage[len("sqlite:///"):]).is_file()
+
+
+def test_a_failed_run_can_be_retried_once_and_only_failed_runs(settings, capsys):
+    from sketchlab.cli import main
+    from sketchlab.sweeps.worker import run_worker
+
+    store = SweepStore.of(settings)
+    # Skipping the launch-time data check lets the run meet the missing class and fail fast.
+    name = store.create(tiny_spec(classes=("apple", "ant")))
+    run_worker(settings, store.url, study=name)
+    (failed,) = store.runs(name)
+    assert failed.state == "failed"
+    with pytest.raises(SweepError, match="no run 5"):
+        store.retry(name, 5)
+
+    assert main(["sweep", "retry", name, "--run", "0", "--workers", "0"]) == 0
+    assert "re-queued as run(s) 1" in capsys.readouterr().out
+    old, new = store.runs(name)
+    assert old.state == "failed" and "re-queued as run 1" in old.error
+    assert (new.state, new.retry_of, new.run, new.params) == ("queued", 0, 0, failed.params)
+    assert store.get(name).state == "running"  # not "finished" while the retry waits
+    with pytest.raises(SweepError, match="already re-queued as run 1"):
+        store.retry(name, 0)
+    assert main(["sweep", "retry", name, "--run", "1"]) == 2
+    assert "only failed runs" in capsys.readouterr().err
+
+
+def test_only_optunas_public_api_is_used():
+    # system_attrs and storage methods are Optuna internals that an upgrade may change silently.
+    root = Path(__file__).resolve().parent.parent / "sketchlab" / "sweeps"
+    internals = ("system_attrs", "get_all_trials", "get_study_id_from_name", "set_trial_user_attr",
+                 "get_trial_id_from_study_id_trial_number", "get_study_user_attrs", "get_all_studies")
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert not [word for word in internals if word in text], path

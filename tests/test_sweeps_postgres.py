@@ -3,6 +3,7 @@ processes with separate homes, as two machines would be, share one sweep; one is
 with SIGKILL mid-run and the other re-runs that run; the CLI and the Train page read it.
 """
 
+# ruff: noqa: F811  (pg_server and pg_url come from pg_fixture: test arguments reuse the fixtures' names)
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from pg_fixture import pg_server, pg_url  # noqa: F401  (fixtures)
+
 from sketchlab.settings import Settings
 from sketchlab.sweeps import SweepSpec, SweepStore
 

@@ -134,3 +134,37 @@ def test_detached_worker_live_metrics_and_cancel_within_an_epoch(settings, proce
     assert [r.state for r in SweepStore.of(settings).runs(name)] == ["cancelled", "cancelled"]
     wait_for(lambda: workers_alive(settings) == [], 30, "the worker to exit")
     assert "nothing left to do" in Path(worker.log).read_text()
+
+
+@pytest.mark.slow
+def test_a_run_killed_three_times_can_be_retried_to_done(settings, processes, tmp_path, capsys):
+    from sketchlab.cli import main
+
+    spec = SweepSpec(model="mlp", base={**LONG_RUN, "epochs": 6}, classes=TINY_CLASSES, augment=False)
+    store = SweepStore.of(settings)
+    name = launch_sweep(spec, settings, start_worker=False)
+    log = tmp_path / "worker.log"
+    fast_heartbeat = ("--heartbeat", "1", "--grace", "2")
+    for attempt in range(3):  # Optuna re-queues a dead worker's run at most twice
+        worker = start_worker(settings, log, *fast_heartbeat)
+        processes.append(worker)
+        mine = f":{worker.pid}"
+        wait_for(lambda mine=mine: any(r.state == "running" and r.epochs_done >= 1 and r.worker.endswith(mine)
+                                       for r in store.runs(name)), 120, f"attempt {attempt} to start training")
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    last = start_worker(settings, log, *fast_heartbeat)  # finds the third attempt stale, gives up
+    processes.append(last)
+    assert last.wait(timeout=120) == 0, log.read_text()[-3000:]
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["failed"] * 3 and store.get(name).counts["done"] == 0
+    assert "re-queued" not in runs[-1].error  # lost: nothing will run it again by itself
+
+    assert main(["sweep", "retry", name, "--workers", "0"]) == 0
+    assert f"re-queued as run(s) {runs[-1].number + 1}" in capsys.readouterr().out
+    again = start_worker(settings, log)
+    processes.append(again)
+    assert again.wait(timeout=120) == 0, log.read_text()[-3000:]
+    final = store.runs(name)
+    assert final[-1].state == "done" and final[-1].retry_of == runs[-1].number
+    assert final[-1].epochs_done == 6 and store.get(name).counts["done"] == 1

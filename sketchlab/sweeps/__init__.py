@@ -7,6 +7,7 @@ Everything a page shows is read back from the storage, so a sweep survives page 
 app restarts and worker crashes. The names below are what the app and the CLI use.
 """
 
+from .records import FINAL_STATES, RUN_STATES, RunRecord, SweepSummary, cancelled_text
 from .spec import (
     HYPERPARAMETERS,
     MODES,
@@ -25,15 +26,7 @@ from .spec import (
     seed_preset,
     validate_sweep,
 )
-from .store import (
-    FINAL_STATES,
-    RUN_STATES,
-    RunRecord,
-    SweepStore,
-    SweepSummary,
-    cancelled_text,
-    safe_url,
-)
+from .store import SweepStore, safe_url
 from .workers import WorkerInfo, ensure_workers, launch_sweep, workers_alive
 
 __all__ = [

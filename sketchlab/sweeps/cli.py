@@ -19,8 +19,9 @@ import sys
 from contextlib import contextmanager
 
 from ..cli import UserError
+from .records import FINAL_STATES
 from .spec import MODES, RANGE_KEYS, parse_range, parse_values
-from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, FINAL_STATES, SweepStore
+from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
 
 STORAGE_HELP = "Optuna storage URL (default: $SKETCHLAB_STORAGE, else SQLite in the home folder)"
 _LIST_OPTIONS = (
@@ -73,6 +74,7 @@ def register(sub) -> None:
     retry = ssub.add_parser("retry", help="queue a failed or lost run again (default: every one)")
     retry.add_argument("name")
     retry.add_argument("--run", type=int, default=None, help="retry only this run number")
+    retry.add_argument("--workers", type=int, default=None, help="local background workers (default 1; 0: none)")
     retry.add_argument("--storage", default=None, help=STORAGE_HELP)
     retry.set_defaults(func=cmd_sweep_retry)
 
@@ -230,7 +232,7 @@ def cmd_sweep_status(args, settings) -> int:
 
 
 def cmd_sweep_cancel(args, settings) -> int:
-    from .store import cancelled_text
+    from .records import cancelled_text
 
     store = SweepStore.of(settings, args.storage)
     with _user_errors():
@@ -250,7 +252,7 @@ def cmd_sweep_retry(args, settings) -> int:
     with _user_errors():
         new = store.retry(args.name, args.run)
     print(f"re-queued as run(s) {', '.join(map(str, new))}")
-    if ensure_workers(settings, storage=store.url):
+    if ensure_workers(settings, args.workers, storage=store.url):
         print("started a background worker")
     return 0
 

@@ -89,7 +89,7 @@ class SweepSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepSpec":
+    def from_dict(cls, d: dict) -> SweepSpec:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["classes"] = tuple(known.get("classes", QUICKDRAW_10))
         known["ranges"] = {k: tuple(v) for k, v in (known.get("ranges") or {}).items()}
@@ -261,8 +261,8 @@ def _clean_spec(spec: SweepSpec, limits: SweepLimits, data_dir=None) -> tuple[Sw
     for key, value in spec.base_values().items():
         if key in HYPERPARAMETERS:
             base[key], msg = _check_value(key, value, limits)
-            if msg:
-                errors.setdefault(key, msg)
+            if msg:  # its own field, so a form shows it under the base value, not the list
+                errors.setdefault(f"base_{key}", msg)
     values: dict[str, list] = {}
     for key, vals in spec.values.items():
         if key not in HYPERPARAMETERS:

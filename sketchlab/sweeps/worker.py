@@ -25,27 +25,20 @@ import math
 import os
 import signal
 import socket
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
+from ..errors import SketchLabError
 from ..settings import Settings
+from .records import CANCELLED, STUDY_ATTR, RunRecord, cancel_key, run_record
 from .spec import HYPERPARAMETERS, SweepSpec, search_space
-from .store import (
-    CANCELLED,
-    DEFAULT_GRACE_S,
-    DEFAULT_HEARTBEAT_S,
-    STUDY_ATTR,
-    RunRecord,
-    cancel_key,
-    open_storage,
-    run_record,
-    safe_url,
-)
+from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, open_storage, safe_url
 from .workers import remove_worker_file, workers_alive, workers_lock, write_worker_file
 
 CANCEL_POLL_S = 1.0  # a cancel is read from the storage at most this often (and at every epoch end)
@@ -53,6 +46,10 @@ CANCEL_POLL_S = 1.0  # a cancel is read from the storage at most this often (and
 
 class RunCancelled(Exception):
     """The run (or its sweep) was cancelled; Optuna records it as FAIL, status "cancelled"."""
+
+
+class RunFailed(SketchLabError):
+    """A run that cannot go on, for a reason in words (e.g. its model cannot be saved)."""
 
 
 class NotASweepRun(Exception):
@@ -129,7 +126,7 @@ class _RunTrial:
         except Exception as exc:
             from ..dataset import NoDataError
 
-            text = str(exc) if isinstance(exc, NoDataError) else f"{type(exc).__name__}: {exc}"
+            text = str(exc) if isinstance(exc, (NoDataError, SketchLabError)) else f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("error", text)
             raise
@@ -153,8 +150,10 @@ class _RunTrial:
         if config.per_class is None:
             config.per_class = self.max_per_class  # "all drawings" is capped by the sweep's limit
         config.validate()
+        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
+        _check_writable(model_dir.parent)  # before any epoch: a full or read-only disk fails the run now
         split = self._split(config)
-        data = {"source": split.source, "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val))}
+        data = {"source": split.source, "n_train": len(split.y_train), "n_val": len(split.y_val)}
         trial.set_user_attr("data", data)
         history: list[dict] = []
         flags = {"pruned": False, "lost": False, "cancelled": False, "check_now": True, "last_check": 0.0}
@@ -197,17 +196,30 @@ class _RunTrial:
             why = f"the loss became NaN/inf or exploded at epoch {len(history)} (learning rate too high?)"
             trial.set_user_attr("error", why)
             return max(accs) if accs else 0.0
-        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
         card = dict(result.card)
         card["name"] = f"{self.study_name} run {trial.number}: {card.get('name', spec.model)}"
         card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": safe_url(self.storage_url)}
-        training.save_model(result.model, card, model_dir)
+        try:
+            training.save_model(result.model, card, model_dir)
+        except OSError as exc:
+            raise RunFailed(f"the trained model could not be saved to {model_dir}: {exc.strerror or exc}") from exc
         trial.set_user_attr("model_dir", str(model_dir))
         trial.set_user_attr("status", "done")
         value = card.get("val_accuracy")
         if value is None or not math.isfinite(value):
             value = accs[-1] if accs else 0.0
         return float(value)
+
+
+def _check_writable(folder: Path) -> None:
+    """RunFailed naming the folder when a model cannot be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise RunFailed(f"cannot save models in {folder}: {exc.strerror or exc} "
+                        "(a full or read-only disk?)") from exc
 
 
 def _launcher_log(settings: Settings, pid: int) -> str | None:
@@ -327,6 +339,18 @@ class Worker:
             if self.on_run_end is not None:
                 self.on_run_end(name, record)
 
+    def _may_exit(self) -> bool:
+        """Nothing queued: leave, under the lock so a launcher cannot count us alive and then
+        see us go (without a writable home there is no lock, and no launcher to race)."""
+        try:
+            with workers_lock(self.settings):
+                if self._scan()[0] is None:
+                    remove_worker_file(self.settings, self.pid)
+                    return True
+                return False
+        except OSError:
+            return self._scan()[0] is None
+
     def run(self, once: bool = False, wait: bool = False, poll_s: float = 2.0) -> int:
         """Work until nothing is left (or one run with `once`); returns the runs handled."""
         done = 0
@@ -352,13 +376,13 @@ class Worker:
                     self.touch()
                     time.sleep(poll_s)
                     continue
-                with workers_lock(self.settings):
-                    # Under the lock a launcher cannot count us alive and then see us leave.
-                    if self._scan()[0] is None:
-                        remove_worker_file(self.settings, self.pid)
-                        break
+                if self._may_exit():
+                    break
         finally:
-            remove_worker_file(self.settings, self.pid)
+            try:
+                remove_worker_file(self.settings, self.pid)
+            except OSError:
+                pass
             self.store.remove_session()  # close its database connections
         self.log(f"worker {self.pid}: {done} run(s), nothing left to do")
         return done

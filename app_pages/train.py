@@ -383,7 +383,7 @@ def show_sweep(name: str) -> None:
             done = sum(r.epochs_done for r in runs)
             planned = sum(r.epochs or 0 for r in runs) or 1
             st.progress(min(1.0, done / planned), text=f"{done} of {planned} epochs")
-            if not sweeps.workers_alive(s):
+            if not summary.counts["running"] and not sweeps.workers_alive(s):  # none here, none elsewhere
                 st.warning("No worker is running this sweep (the machine or app restarted?).")
                 if st.button("Start a worker", key="train_start_worker"):
                     with explained("start a worker"):

@@ -359,6 +359,8 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
         reload = new_app("app_pages/train.py")
         assert reload.selectbox(key="train_sweep").value == names[0]
 
+        at.button(key="train_compare").click().run()  # both models on the same drawings first
+        assert_clean(at)
         at.button(key="train_promote").click().run()
         assert_clean(at)
         assert "Promoted" in texts(at.success)

@@ -28,7 +28,7 @@ def test_a_finished_sweep_shows_parallel_coordinates_and_importance(chromium, ti
     settings = Settings(data_dir=tiny_data_dir, home_dir=home, models_dir=Path(tiny_models))
     store = SweepStore.of(settings)
     name = store.create(SweepSpec(model="mlp", mode="grid", base={"optimizer": "Adam", "epochs": 2},
-                                  values={"learning_rate": [0.003, 0.01, 0.03], "batch_size": [8, 16]},
+                                  values={"learning_rate": [1e-5, 0.003, 0.03], "batch_size": [8, 16]},
                                   classes=SYNTHETIC_CLASSES, augment=False, name="browser-sweep"))
     assert run_worker(settings, store.url, study=name) == 6
     env = {"SKETCHLAB_DATA": str(tiny_data_dir), "SKETCHLAB_HOME": str(home),

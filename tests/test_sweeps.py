@@ -418,3 +418,27 @@ def test_only_optunas_public_api_is_used():
     for path in root.glob("*.py"):
         text = path.read_text()
         assert not [word for word in internals if word in text], path
+
+
+@pytest.mark.slow
+def test_tpe_searches_a_learning_rate_range_on_a_log_scale(settings):
+    from sketchlab.sweeps.worker import run_worker
+
+    spec = tiny_spec(mode="tpe", n_trials=3, ranges={"learning_rate": (1e-3, 1e-1)}, augment=False,
+                     values={"batch_size": [8, 16]}, base={"optimizer": "Adam", "epochs": 1})
+    store = SweepStore.of(settings)
+    name = store.create(spec)
+    run_worker(settings, store.url, study=name)
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["done"] * 3
+    assert all(1e-3 <= r.params["learning_rate"] <= 1e-1 for r in runs)
+    assert len({r.params["learning_rate"] for r in runs}) == 3  # drawn from the range, not a list
+    distribution = store.study(name).trials[0].distributions["learning_rate"]
+    assert isinstance(distribution, optuna.distributions.FloatDistribution) and distribution.log
+    assert all(r.params["batch_size"] in (8, 16) for r in runs)  # lists stay categorical
+
+
+def test_random_search_with_a_range_queues_runs_within_it(settings):
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="random", n_trials=4, ranges={"learning_rate": (0.00012345, 0.00098765)}))
+    assert all(0.00012345 <= r.params["learning_rate"] <= 0.00098765 for r in store.runs(name))

@@ -110,7 +110,7 @@ def finished_sweep(app_env):
 
     store = store_of(app_env)
     name = store.create(spec(mode="grid", base={"optimizer": "Adam", "epochs": 2},
-                             values={"learning_rate": [0.003, 0.01, 0.03], "batch_size": [8, 16]},
+                             values={"learning_rate": [1e-5, 0.003, 0.03], "batch_size": [8, 16]},
                              name="finished"))
     assert run_worker(app_env, store.url, study=name) == 6
     return name

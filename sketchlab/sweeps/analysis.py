@@ -61,11 +61,18 @@ def importance(study: optuna.Study):
     if n < MIN_RUNS_FOR_IMPORTANCE:
         return None, (f"Importance needs at least {MIN_RUNS_FOR_IMPORTANCE} finished runs; this sweep has {n}. "
                       "With fewer, it would read noise as importance.")
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    scores = {round(_best_val_accuracy(t), 6) for t in finished}
+    if len(scores) < 2:
+        return None, "Importance cannot be told: every finished run reached the same accuracy."
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        fig = optuna.visualization.plot_param_importances(
-            study, evaluator=evaluator, params=params, target=_best_val_accuracy, target_name=TARGET_NAME)
+        try:
+            fig = optuna.visualization.plot_param_importances(
+                study, evaluator=evaluator, params=params, target=_best_val_accuracy, target_name=TARGET_NAME)
+        except RuntimeError as exc:  # fANOVA: "zero total variance" when the settings explain nothing
+            return None, f"Importance cannot be told from these runs ({exc})."
     fig.update_layout(title=None, margin={"l": 60, "r": 30, "t": 20, "b": 30}, height=60 + 40 * len(params))
     return fig, None
 

@@ -380,7 +380,8 @@ def expand_runs(spec: SweepSpec) -> list[RunConfig]:
         for _ in range(spec.n_trials or 0):
             combo = {k: rng.choice(space[k]) for k in HYPERPARAMETERS}
             for key, (low, high) in spec.ranges.items():
-                combo[key] = float(f"{math.exp(rng.uniform(math.log(low), math.log(high))):.3g}")
+                value = float(f"{math.exp(rng.uniform(math.log(low), math.log(high))):.3g}")  # readable
+                combo[key] = min(max(value, low), high)
             combos.append(combo)
     else:
         return []

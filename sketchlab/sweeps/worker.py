@@ -293,9 +293,14 @@ class Worker:
             self._objectives[name] = (study, objective)
         return self._objectives[name]
 
+    def next_sweep(self, queued: list[str]) -> str | None:
+        """Which of the sweeps with queued runs (oldest first) to serve next: the oldest.
+        A fairer queue (e.g. round-robin over the sweeps' owners) replaces only this."""
+        return queued[0] if queued else None
+
     def _scan(self) -> tuple[str | None, bool]:
-        """(oldest sweep with a queued run, whether some run is still running anywhere)."""
-        running = False
+        """(the sweep to serve next, whether some run is still running anywhere)."""
+        running, queued = False, []
         live_states = (TrialState.WAITING, TrialState.RUNNING)
         for name in self._sweep_names():
             study = self._study(name)[0]
@@ -309,8 +314,8 @@ class Worker:
                 live = study.get_trials(deepcopy=False, states=live_states)
             running = running or any(t.state == TrialState.RUNNING for t in live)
             if any(t.state == TrialState.WAITING for t in live):
-                return name, running
-        return None, running
+                queued.append(name)
+        return self.next_sweep(queued), running
 
     def _run_one(self, name: str) -> None:
         study, objective = self._study(name)

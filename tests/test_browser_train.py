@@ -43,8 +43,11 @@ def test_a_finished_sweep_shows_parallel_coordinates_and_importance(chromium, ti
             text = page.locator("[data-testid=stMain]").inner_text()
             assert "won with" in text and "Hyperparameter importance" in text
             assert "Importance needs at least" not in text
-            page.locator(".parcoords").first.wait_for(timeout=60_000)  # plotly.js drew the parallel axes
-            assert page.locator(".js-plotly-plot").count() >= 4
+            charts = page.locator("[data-testid=stPlotlyChart]")
+            # plotly.js drew them: the parallel axes end in the target, the bars are named.
+            charts.filter(has_text="best val accuracy").first.wait_for(timeout=60_000)
+            charts.filter(has_text="Hyperparameter Importance").first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "browser-train-analysis.png"), full_page=True)
+            assert charts.count() >= 4
         finally:
             page.close()

@@ -146,10 +146,9 @@ class _RunTrial:
         from .. import training
 
         spec = self.spec
-        config = spec.config(params)
+        config = spec.config(params)  # train_run checks it (RunConfig.validate)
         if config.per_class is None:
             config.per_class = self.max_per_class  # "all drawings" is capped by the sweep's limit
-        config.validate()
         model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
         _check_writable(model_dir.parent)  # before any epoch: a full or read-only disk fails the run now
         split = self._split(config)

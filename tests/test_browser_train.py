@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import SYNTHETIC_CLASSES
 from test_app import tiny_models  # noqa: F401  (fixture)
 from test_browser import ARTIFACTS, chromium, shots  # noqa: F401  (fixture)

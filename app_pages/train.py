@@ -1,7 +1,9 @@
-"""Train: launch a hyperparameter sweep in the background, watch its runs live, promote a model.
+"""Train: launch a hyperparameter sweep in the background, watch its runs live, see what it
+found, and promote a model after comparing it with the one in use.
 
-Everything shown is read back from the sweep storage (`sketchlab.sweeps`), so the page
-survives reloads and app restarts; the selected sweep is kept in the URL (`?sweep=`).
+Everything shown is read back from the sweep storage (`sketchlab.sweeps`: SQLite in the home
+folder, or the PostgreSQL server in `SKETCHLAB_STORAGE`), so the page survives reloads and app
+restarts; the selected sweep is kept in the URL (`?sweep=`).
 """
 
 import io
@@ -10,19 +12,23 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import data_overview, explained, settings, sidebar
-from sketchlab import plots, registry, sweeps
+from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS, OPTIMIZERS
+from sketchlab.sweeps import analysis
 
 NO_BAR = {"displayModeBar": False}
+EMPTY = "–"
+BEST_N = 5
 MODE_LABELS = {
-    "one_at_a_time": "one at a time (seed 000: vary each setting alone)",
+    "one_at_a_time": "one at a time (the base setting, then each setting varied alone)",
     "grid": "full grid (every combination)",
     "random": "random search",
     "tpe": "TPE search (Optuna learns from finished runs)",
 }
 
 s = settings()
+store = sweeps.SweepStore.of(s)
 sidebar(s)
 st.title("Train")
 
@@ -36,7 +42,7 @@ def _split(text: str) -> list[str]:
 
 
 def load_preset() -> None:
-    """Fill the form with seed 000's experiment (a callback: runs before the widgets exist)."""
+    """Fill the form with the classic experiment (a callback: runs before the widgets exist)."""
     preset = sweeps.seed_preset()
     base = preset.base_values()
     st.session_state.update(
@@ -53,25 +59,26 @@ def load_preset() -> None:
 
 
 def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
-    """The form's values as a SweepSpec; text is passed on as typed, and sweeps checks it."""
+    """The form's text as a SweepSpec (parsed here, at the edge); sweeps checks the values."""
     ss = st.session_state
-    values = {
-        "optimizer": list(ss.train_values_optimizer),
-        "learning_rate": _split(ss.train_values_lr),
-        "batch_size": _split(ss.train_values_batch),
-        "epochs": _split(ss.train_values_epochs),
-        "per_class": _split(ss.train_values_per_class),
-    }
-    base = {
-        "optimizer": ss.train_base_optimizer,
-        "learning_rate": ss.train_base_lr.strip(),
-        "batch_size": ss.train_base_batch.strip(),
-        "epochs": ss.train_base_epochs.strip(),
-        "per_class": ss.train_base_per_class.strip() or None,
-    }
+    texts = {"learning_rate": ss.train_values_lr, "batch_size": ss.train_values_batch,
+             "epochs": ss.train_values_epochs, "per_class": ss.train_values_per_class}
+    values = {"optimizer": list(ss.train_values_optimizer)}
+    ranges = {}
+    for key, text in texts.items():
+        bounds = sweeps.parse_range(text) if key in sweeps.RANGE_KEYS else None
+        if bounds is not None:
+            ranges[key] = bounds
+        else:
+            values[key] = sweeps.parse_values(key, text)
+    base = {"optimizer": ss.train_base_optimizer}
+    for key, widget in (("learning_rate", "train_base_lr"), ("batch_size", "train_base_batch"),
+                        ("epochs", "train_base_epochs"), ("per_class", "train_base_per_class")):
+        parsed = sweeps.parse_values(key, ss[widget])
+        base[key] = parsed[0] if parsed else (None if key == "per_class" else ss[widget].strip())
     return sweeps.SweepSpec(
         model=ss.train_model, mode=ss.train_mode, base=base, values={k: v for k, v in values.items() if v},
-        n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
+        ranges=ranges, n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
         classes=tuple(classes), augment=bool(ss.train_augment), prune=bool(ss.train_prune),
     )
 
@@ -108,14 +115,19 @@ overview = data_overview(s)
 available = list(overview)
 if "train_model" not in st.session_state:
     load_preset()
-all_sweeps = sweeps.list_sweeps(s)  # after the form's callback: a sweep it launched is listed
+try:
+    all_sweeps = store.list()  # after the form's callback: a sweep it launched is listed
+except sweeps.SweepError as exc:  # e.g. a PostgreSQL server that cannot be reached
+    st.error(f"Could not read the sweeps: {exc}")
+    all_sweeps = []
 
 with st.expander("New sweep", expanded=not all_sweeps):
     if not available:
         st.info("Training needs data: see the sidebar for how to get it.")
-    st.button("Load seed 000's preset", on_click=load_preset, key="train_preset",
-              help="optimizer ∈ {Adadelta, Adam, SGD}, batch ∈ {8, 32, 512, 4096}, "
-                   "lr ∈ {0.0001, 0.01, 0.5, 1}; base SGD, lr 0.01, batch 32, 25 epochs")
+    st.button("Load the classic experiment", on_click=load_preset, key="train_preset",
+              help=f"{sweeps.PRESET_TITLE}: optimizer ∈ {{Adadelta, Adam, SGD}}, batch ∈ {{8, 32, 512, 4096}}, "
+                   "learning rate ∈ {0.0001, 0.01, 0.5, 1}; base SGD, learning rate 0.01, batch 32, 25 epochs "
+                   "(9 runs: the base once, then each setting varied alone)")
     default_classes = [c for c in QUICKDRAW_10 if c in overview] or available[:10]
     with st.form("train_form", border=False):
         c1, c2, c3 = st.columns(3)
@@ -147,7 +159,11 @@ with st.expander("New sweep", expanded=not all_sweeps):
                 v.multiselect("Optimizers to try", OPTIMIZERS, key=values_key)
             else:
                 b.text_input(label, key=base_key)
-                v.text_input(f"{label.split(' (')[0]} values to try (comma-separated)", key=values_key)
+                hint = " (comma-separated; random/TPE: also low..high, on a log scale)" if (
+                    field in sweeps.RANGE_KEYS) else " (comma-separated)"
+                v.text_input(f"{label.split(' (')[0]} values to try{hint}", key=values_key)
+            with b:
+                field_error(f"base_{field}")
             with v:
                 field_error(field)
         o1, o2 = st.columns(2)
@@ -163,6 +179,8 @@ with st.expander("New sweep", expanded=not all_sweeps):
 
 # ---------------------------------------------------------------- sweeps and their runs
 
+st.caption(f"Sweeps are kept in `{sweeps.safe_url(store.url)}` (set `SKETCHLAB_STORAGE` to share them "
+           "with workers on other machines; see the README).")
 if not all_sweeps:
     st.info("No sweeps yet: fill in the form above and press **Launch sweep**.")
     st.stop()
@@ -170,10 +188,11 @@ names = [sw.name for sw in all_sweeps]
 wanted = st.query_params.get("sweep")
 if st.session_state.get("train_sweep") not in names:
     st.session_state["train_sweep"] = wanted if wanted in names else names[0]
-picked = st.selectbox(
-    "Sweep", names, key="train_sweep",
-    format_func=lambda n: f"{n} · {next(sw.state for sw in all_sweeps if sw.name == n)}",
-)
+# The states the selector shows: the live part reruns the whole page when one changes, so the
+# selector never says "running" about a sweep that has finished or been cancelled.
+shown = {sw.name: (sw.state, sw.is_final) for sw in all_sweeps}
+st.session_state["train_shown_states"] = shown
+picked = st.selectbox("Sweep", names, key="train_sweep", format_func=lambda n: f"{n} · {shown[n][0]}")
 if picked != wanted:
     st.query_params["sweep"] = picked
 
@@ -182,18 +201,26 @@ def nan_if_none(x) -> float:
     return float("nan") if x is None else float(x)
 
 
+def cell(run, key) -> str:
+    """A hyperparameter for the table: "all" drawings for None, "–" when not chosen yet."""
+    return plots.format_value(run.params[key]) if key in run.params else EMPTY
+
+
 def runs_table(runs) -> pd.DataFrame:
     rows = []
     for r in runs:
+        note = r.error or ("cancel requested" if r.cancel_requested and not r.is_final else "")
+        if r.retry_of is not None:
+            note = f"re-run of #{r.retry_of}" + (f"; {note}" if note else "")
         rows.append({
             "run": r.number,
             "state": r.state,
-            **{k: plots.format_value(r.params.get(k)) for k in sweeps.HYPERPARAMETERS},
-            "epochs done": f"{r.epochs_done}/{r.epochs or '?'}",
+            **{k: cell(r, k) for k in sweeps.HYPERPARAMETERS},
+            "epochs done": f"{r.epochs_done}/{r.epochs}" if r.epochs else EMPTY,
             "val acc (last)": nan_if_none(r.last_val_accuracy),
             "val acc (best)": nan_if_none(r.best_val_accuracy),
             "seconds": nan_if_none(r.seconds),
-            "note": r.error or ("cancel requested" if r.cancel_requested and not r.is_final else ""),
+            "note": note or EMPTY,
         })
     return pd.DataFrame(rows)
 
@@ -208,7 +235,7 @@ def _highlight_best(best: int | None):
 def actions(name: str, summary, runs, keys: list[str]) -> None:
     """Export, cancel, promote: part of the live view, so the lists follow the runs."""
     csv = io.StringIO()
-    sweeps.export_csv(s, name, csv)
+    store.export_csv(name, csv)
     st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{name}.csv", mime="text/csv",
                        key="train_export")
     a1, a2, a3 = st.columns(3)
@@ -216,9 +243,8 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
         st.markdown("**Cancel**")
         if st.button("Cancel the whole sweep", disabled=summary.is_final, key="train_cancel_sweep"):
             with explained("cancel the sweep"):
-                n = sweeps.cancel_sweep(s, name)
-                st.session_state["train_note"] = (
-                    f"Cancelled: {n} runs will stop at their next epoch or never start.")
+                n = store.cancel(name)
+                st.session_state["train_note"] = f"Cancelled: {sweeps.cancelled_text(n)}."
                 st.rerun(scope="app")
         open_runs = [r.number for r in runs if not r.is_final]
         if open_runs:
@@ -226,9 +252,21 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
                                   format_func=lambda n: f"run #{n}")
             if st.button("Cancel this run", key="train_cancel_run"):
                 with explained("cancel the run"):
-                    sweeps.cancel_run(s, name, number)
+                    store.cancel_run(name, number)
                     st.session_state["train_note"] = f"Run #{number} will stop at its next epoch."
                     st.rerun()
+        requeued = {r.retry_of for r in runs if r.retry_of is not None}
+        failed = [r.number for r in runs if r.state == "failed" and r.number not in requeued]
+        if failed and summary.state != "cancelled":
+            st.markdown("**Retry**")
+            number = st.selectbox("Failed run", failed, key="train_retry_which",
+                                  format_func=lambda n: f"run #{n}")
+            if st.button("Run it again", key="train_retry"):
+                with explained("retry the run"):
+                    (new,) = store.retry(name, number)
+                    sweeps.ensure_workers(s)
+                    st.session_state["train_note"] = f"Run #{number} is queued again as run #{new}."
+                    st.rerun(scope="app")
         if st.session_state.get("train_note"):
             st.caption(st.session_state.train_note)
     with a2:
@@ -243,12 +281,26 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
                 format_func=lambda n: (f"{plots.run_label(finished[n], keys)} · "
                                        f"val {finished[n].last_val_accuracy or 0:.1%}"),
             )
-            if st.button("Promote to the Draw page", type="primary", key="train_promote"):
-                with explained("promote the model"):
-                    with st.spinner("Checking and copying the model…"):
-                        target = registry.promote(finished[number].model_dir, s)
-                    st.session_state["train_promoted"] = f"{target.name}: run #{number} of {name}"
-                    st.rerun(scope="app")  # the sidebar lists the models in use
+            run_dir = finished[number].model_dir
+            compared = st.session_state.get("train_comparison", {}).get(run_dir)
+            if compared is None:
+                st.caption("First, both models answer the same held-out drawings.")
+                if st.button("Compare with the model in use", key="train_compare"):
+                    with explained("compare the models"):
+                        with st.spinner("Both models are answering the held-out drawings…"):
+                            result = promotion.compare_with_current(run_dir, s)
+                        st.session_state.setdefault("train_comparison", {})[run_dir] = result
+                        st.rerun()
+            else:
+                show_comparison(compared)
+                label = "Promote anyway" if compared.candidate_is_worse else "Promote to the Draw page"
+                if st.button(label, type="secondary" if compared.candidate_is_worse else "primary",
+                             key="train_promote"):
+                    with explained("promote the model"):
+                        with st.spinner("Checking and copying the model…"):
+                            target = registry.promote(run_dir, s)
+                        st.session_state["train_promoted"] = f"{target.name}: run #{number} of {name}"
+                        st.rerun(scope="app")  # the sidebar lists the models in use
         if st.session_state.get("train_promoted"):
             st.success(f"Promoted ({st.session_state.train_promoted}). The Draw page uses it now.")
     with a3:
@@ -264,11 +316,65 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
                 st.rerun(scope="app")
 
 
+def show_comparison(c: promotion.Comparison) -> None:
+    """Both models' figures side by side, on the same drawings; a warning when the new one is worse."""
+    rows = [("trained run", c.candidate)] + ([("in use now", c.current)] if c.current else [])
+    st.dataframe(pd.DataFrame([{
+        "model": f"{who}: {sc.name}", "accuracy": f"{sc.accuracy:.1%}",
+        "mean per-class accuracy": f"{sc.balanced_accuracy:.1%}", "note": sc.note or EMPTY,
+    } for who, sc in rows]), hide_index=True, key="train_comparison_table")
+    st.caption(f"Both measured on the same {c.n_drawings:,} held-out drawings of the trained run's classes.")
+    if c.current is None:
+        st.info(f"Nothing to compare with: {c.why_not}.")
+    elif c.candidate_is_worse:
+        st.warning(f"The trained run is worse than the {c.kind} in use on these drawings "
+                   f"({c.candidate.accuracy:.1%} vs {c.current.accuracy:.1%}). Promoting it would make "
+                   "the Draw page guess worse.")
+
+
+def show_analysis(name: str, runs) -> None:
+    """What the sweep found: the winner in words, Optuna's figures, the best runs' curves."""
+    sentence = analysis.winner_sentence(runs)
+    if sentence is None:
+        return
+    st.subheader("What the sweep found")
+    st.markdown(sentence)
+    n_done = sum(r.state == "done" for r in runs)
+    cache = st.session_state.setdefault("train_analysis", {})
+    key = (name, n_done)
+    if key not in cache:  # fANOVA takes a moment: once per finished run, not once per poll
+        study = store.study(name)
+        cache.clear()
+        cache[key] = (analysis.parallel_coordinates(study), *analysis.importance(study))
+    parallel, importance, why_not = cache[key]
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.markdown("**Hyperparameters against best validation accuracy** (one line per finished run)")
+        if parallel is not None:
+            st.plotly_chart(parallel, key="train_parallel", config=NO_BAR)
+        else:
+            st.caption("Appears when two runs with different settings have finished.")
+    with c2:
+        st.markdown("**Hyperparameter importance**")
+        if importance is not None:
+            st.plotly_chart(importance, key="train_importance", config=NO_BAR)
+        else:
+            st.caption(why_not)
+    best = analysis.best_runs(runs, BEST_N)
+    keys = plots.varied_keys(runs)
+    curves = {plots.run_label(r, keys): plots.val_curve(r) for r in best}
+    st.plotly_chart(plots.learning_curves_figure(curves, best=next(iter(curves), None),
+                                                 title=f"Validation accuracy of the best {len(best)} runs"),
+                    key="train_best_curves", config=NO_BAR)
+
+
 def show_sweep(name: str) -> None:
     """The live part: summary, runs table, curves; polled while the sweep runs."""
     with explained("read the sweep"):
-        summary = sweeps.get_sweep(s, name)
-        runs = sweeps.sweep_runs(s, name)
+        summary = store.get(name)
+        runs = store.runs(name)
+        if (summary.state, summary.is_final) != st.session_state.get("train_shown_states", {}).get(name):
+            st.rerun(scope="app")  # the selector and the polling follow the new state
         counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
         best_text = (f" · best: run #{summary.best_run} ({summary.best_val_accuracy:.1%})"
                      if summary.best_run is not None else "")
@@ -277,7 +383,7 @@ def show_sweep(name: str) -> None:
             done = sum(r.epochs_done for r in runs)
             planned = sum(r.epochs or 0 for r in runs) or 1
             st.progress(min(1.0, done / planned), text=f"{done} of {planned} epochs")
-            if not sweeps.workers_alive(s):
+            if not summary.counts["running"] and not sweeps.workers_alive(s):  # none here, none elsewhere
                 st.warning("No worker is running this sweep (the machine or app restarted?).")
                 if st.button("Start a worker", key="train_start_worker"):
                     with explained("start a worker"):
@@ -298,18 +404,13 @@ def show_sweep(name: str) -> None:
             st.plotly_chart(figure, key="train_curves", config=NO_BAR)
         else:
             st.caption("Curves appear here after each run's first epoch.")
+        show_analysis(name, runs)
         if summary.is_final and any(curves.values()):
             st.subheader("Comparison per hyperparameter")
             st.plotly_chart(plots.param_comparison_figure(plots.comparison_groups(runs)),
                             key="train_comparison", config=NO_BAR)
         actions(name, summary, runs, keys)
-        if summary.is_final and st.session_state.get("train_was_live") == name:
-            st.session_state.pop("train_was_live")
-            st.rerun(scope="app")  # stop polling
 
 
-first = sweeps.get_sweep(s, picked)
-live = not first.is_final
-if live:
-    st.session_state["train_was_live"] = picked
+live = not shown[picked][1]
 st.fragment(run_every=2 if live else None)(show_sweep)(picked)

@@ -5,8 +5,11 @@
 
 (a) as seed 000 does it: one process, a loop that builds the MLP and calls `model.fit` for each
     of the preset's 11 runs (optimizer x3, batch size x4, learning rate x4, one at a time);
-(b) through the engine, as the app launches it: `launch_sweep` queues the same 11 runs in an
-    Optuna study and starts 1, then 2, detached worker processes; timed until every run ended.
+(b) through the engine, as the app launches it: `launch_sweep` queues the same runs in an
+    Optuna study (SQLite) and starts 1, then 2, detached worker processes; timed until every
+    run ended;
+(c) the same with 2 workers on a PostgreSQL storage: a throwaway cluster started here from
+    /usr/lib/postgresql/*/bin (as tests/pg_fixture.py does), or the server in --postgres URL.
 
 Data: the real QuickDraw-10 drawings here are few (20-75 per class, ../shared/quickdraw), so
 each class is filled up to N with stroke-augmented copies of its real drawings
@@ -30,19 +33,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from sketchlab.categories import QUICKDRAW_10  # noqa: E402
-from sketchlab.settings import Settings  # noqa: E402
-from sketchlab.sweeps import (  # noqa: E402
+from sketchlab.categories import QUICKDRAW_10
+from sketchlab.settings import Settings
+from sketchlab.sweeps import (
     SweepLimits,
+    SweepStore,
     expand_runs,
-    get_sweep,
     launch_sweep,
     seed_preset,
-    sweep_runs,
     workers_alive,
 )
+from sketchlab.sweeps.spec import run_group
 
 
 def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: int = 0) -> dict[str, int]:
@@ -85,23 +88,24 @@ def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
     ds = build_dataset(settings.data_dir, DatasetSpec(classes=spec.classes, per_class=spec.base["per_class"]),
                        settings.dataset_cache_dir)
     accs = []
-    for params, _group in expand_runs(spec):
+    for config in expand_runs(spec):
         model = build_model(spec.model, len(ds.classes))
-        compile_model(model, params["optimizer"], params["learning_rate"])
-        hist = model.fit(ds.X_train, ds.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
+        compile_model(model, config.optimizer, config.learning_rate)
+        hist = model.fit(ds.X_train, ds.y_train, batch_size=config.batch_size, epochs=config.epochs,
                          validation_data=(ds.X_test, ds.y_test), verbose=0)
         accs.append(float(hist.history["val_accuracy"][-1]))
     return time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0, accs
 
 
-def engine(settings: Settings, spec, workers: int) -> tuple[float, float, list]:
+def engine(settings: Settings, spec, workers: int, storage: str | None = None) -> tuple[float, float, list]:
     """The app's way: queue the runs, start detached workers, wait until every run ended.
 
     (wall s, CPU s of the workers, runs). The workers are this process's children: once they
     exit and are reaped, their CPU time shows in RUSAGE_CHILDREN."""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
-    name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers))
-    while not get_sweep(settings, name).is_final:
+    name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers), storage=storage)
+    store = SweepStore.of(settings, storage)
+    while not store.get(name).is_final:
         time.sleep(0.25)
     elapsed = time.perf_counter() - t0
     while True:  # wait for the workers to exit (and reap them) before the next measurement
@@ -110,7 +114,22 @@ def engine(settings: Settings, spec, workers: int) -> tuple[float, float, list]:
         except ChildProcessError:
             break
     assert not workers_alive(settings)
-    return elapsed, cpu_seconds(resource.RUSAGE_CHILDREN) - c0, sweep_runs(settings, name)
+    return elapsed, cpu_seconds(resource.RUSAGE_CHILDREN) - c0, store.runs(name)
+
+
+def postgres_run(settings: Settings, spec, url: str | None) -> float | None:
+    """Wall time of the sweep with 2 workers on PostgreSQL; None (and why) when no server."""
+    if url:
+        return engine(settings, spec, 2, storage=url)[0]
+    sys.path.insert(0, str(REPO / "tests"))
+    from pg_fixture import PgUnavailable, throwaway_cluster
+
+    try:
+        with throwaway_cluster() as server:
+            return engine(settings, spec, 2, storage=server.create_database())[0]
+    except PgUnavailable as exc:
+        print(f"(c) skipped: {exc}")
+        return None
 
 
 def main() -> int:
@@ -120,6 +139,8 @@ def main() -> int:
     ap.add_argument("--per-class", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="300 drawings per class, 1 epoch")
+    ap.add_argument("--postgres", default=None, metavar="URL",
+                    help="PostgreSQL database for (c) (default: a throwaway local cluster)")
     args = ap.parse_args()
     if args.quick:
         args.per_class, args.epochs = 300, 1
@@ -144,7 +165,8 @@ def main() -> int:
         print(f"data: QuickDraw-10, {args.per_class} drawings per class = the real ones "
               f"({min(real.values())}-{max(real.values())} per class, {args.data_dir}) "
               "+ stroke-augmented copies")
-        print(f"sweep: seed 000 preset, {n_runs} runs (optimizer x3, batch size x4, learning rate x4), "
+        print(f"sweep: the classic preset, {n_runs} runs (the base setting once, then optimizer x3, "
+              "batch size x4, learning rate x4 one at a time), "
               f"{args.epochs} epoch(s), MLP, split 80/20; machine: {os.cpu_count()} cores")
         load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
         print(f"load average before: {load} (other processes share these cores)")
@@ -162,13 +184,19 @@ def main() -> int:
                   f"run states: {states}")
         t1, t2 = results[1][0], results[2][0]
         print(f"wall, 1 worker / 2 workers: {t1 / t2:.2f}x")
+        t_pg = postgres_run(settings, spec, args.postgres)
+        if t_pg is not None:
+            print(f"(c) engine, 2 workers on PostgreSQL: wall {t_pg:6.1f} s   "
+                  f"wall SQLite/PostgreSQL (2 workers each) = {t2 / t_pg:.2f}x")
         print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print("final val accuracy per run (a) / (b, 1 worker) / (b, 2 workers):")
-        for i, (params, group) in enumerate(expand_runs(spec)):
+        for i, config in enumerate(expand_runs(spec)):
             b1 = results[1][1][i].last_val_accuracy
             b2 = results[2][1][i].last_val_accuracy
-            fmt = lambda x: " n/a " if x is None else f"{x:.3f}"  # noqa: E731
-            print(f"  {group:<13} {params[group]!s:<8} {acc_seq[i]:.3f} / {fmt(b1)} / {fmt(b2)}")
+            fmt = lambda x: " n/a " if x is None else f"{x:.3f}"
+            group = run_group(spec, vars(config)) or "base"
+            value = getattr(config, group) if group != "base" else ""
+            print(f"  {group:<13} {value!s:<8} {acc_seq[i]:.3f} / {fmt(b1)} / {fmt(b2)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

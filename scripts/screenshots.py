@@ -128,7 +128,7 @@ def run_sweep(home: Path, data: Path, epochs: int) -> str:
     settings = Settings.from_env()
     name = sweeps.launch_sweep(sweeps.seed_preset(epochs=epochs), settings)
     while True:
-        summary = sweeps.get_sweep(settings, name)
+        summary = sweeps.SweepStore.of(settings).get(name)
         done = sum(summary.counts.get(k, 0) for k in sweeps.FINAL_STATES)
         print(f"\rsweep {name}: {done}/{summary.n_runs} runs ended", end="", flush=True)
         if summary.is_final:

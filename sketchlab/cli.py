@@ -159,7 +159,8 @@ def cmd_data_download(args, settings: Settings) -> int:
 # ---------------------------------------------------------------- entry point
 
 def _command_groups():
-    from . import sweep_cli, training_cli
+    from . import training_cli
+    from .sweeps import cli as sweep_cli
 
     return [_data_commands, training_cli.register, sweep_cli.register]
 

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
-from .categories import QUICKDRAW_10, canonical_category
+from .categories import canonical_category
 from .errors import SketchLabError
 from .fileio import replace_file
 

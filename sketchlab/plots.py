@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 # Stroke order is shown by colour along this scale: first stroke dark, last stroke bright.
@@ -223,10 +223,16 @@ def param_comparison_figure(groups: dict[str, dict[str, list[tuple[int, float]]]
     rows = math.ceil(len(names) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.08,
                         vertical_spacing=0.14)
+    # One legend for all panels: every entry gets its own colour, never one shared by two values.
+    n_entries = sum(len(groups[p]) for p in names)
+    palette = qualitative.Dark24 if n_entries <= len(qualitative.Dark24) else sample_colorscale(
+        "Turbo", [j / max(1, n_entries - 1) for j in range(n_entries)])
+    entry = 0
     for i, param in enumerate(names):
         r, c = divmod(i, cols)
         values = groups[param]
-        colors = sample_colorscale("Plasma", [j / max(1, len(values) - 1) * 0.85 for j in range(len(values))])
+        colors = palette[entry:entry + len(values)]
+        entry += len(values)
         for (label, points), color in zip(values.items(), colors):
             if not points:
                 continue

@@ -42,7 +42,7 @@ import numpy as np
 
 from .categories import QUICKDRAW_10, canonical_category
 from .errors import SketchLabError
-from .models import MODEL_KINDS, OPTIMIZERS, architecture_text, build_model, compile_model
+from .models import MODEL_KINDS, architecture_text, build_model, compile_model, optimizer_name
 
 RUN_STATES = ("done", "diverged", "cancelled")
 MODEL_FILE = "model.keras"
@@ -82,14 +82,19 @@ class RunConfig:
         self.classes = tuple(self.classes)
 
     def validate(self) -> "RunConfig":
-        """Raise ValueError naming the first bad field; return self when all are fine."""
+        """Raise ValueError "field: why" for the first bad field; return self (optimizer spelling
+        made canonical) when all are fine. The one check of every hyperparameter."""
         if self.model not in MODEL_KINDS:
-            raise ValueError(f"model: {self.model!r} is not one of {', '.join(MODEL_KINDS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+            raise ValueError(f"model: unknown model {self.model!r}; choose from {', '.join(MODEL_KINDS)}")
+        try:
+            self.optimizer = optimizer_name(self.optimizer)
+        except ValueError as exc:
+            raise ValueError(f"optimizer: {exc}") from None
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning_rate: must be a finite number > 0, got {lr!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            raise ValueError(f"learning_rate: {lr!r} is not a number")
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning_rate: must be a number above 0 (got {lr!r})")
         _check_int("batch_size", self.batch_size, 1)
         _check_int("epochs", self.epochs, 1)
         _check_int("seed", self.seed, 0)
@@ -124,8 +129,10 @@ class RunConfig:
 
 
 def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: must be a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: must be a whole number (got {value!r})")
+    if value < minimum:
+        raise ValueError(f"{name}: must be at least {minimum} (got {value!r})")
 
 
 def _finite_or_none(x) -> float | None:

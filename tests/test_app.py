@@ -291,7 +291,7 @@ def test_train_form_rejects_bad_values_next_to_the_fields(app_env):
     assert "learning rate must be a number above 0" in errors
     assert "batch size must be at least 1" in errors
     assert "The sweep was not launched" in errors
-    assert sweeps.list_sweeps(app_env) == []
+    assert sweeps.SweepStore.of(app_env).list() == []
 
     at.text_input(key="train_base_lr").input("abc")
     at.text_input(key="train_values_batch").input("")
@@ -316,7 +316,7 @@ def _stop_workers(settings, names):
 
     for name in names:
         try:
-            sweeps.cancel_sweep(settings, name)
+            sweeps.SweepStore.of(settings).cancel(name)
         except sweeps.SweepError:
             pass
     deadline = time.monotonic() + 60
@@ -333,10 +333,11 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
     at = new_app("app_pages/train.py")
     at.multiselect(key="train_values_optimizer").set_value([])
     at.text_input(key="train_values_batch").input("")
+    at.text_input(key="train_base_lr").input("0.05")
     at.text_input(key="train_values_lr").input("0.05, 0.5")
     at.text_input(key="train_base_epochs").input("1")
     at.button(key="train_launch").click().run()
-    names = [s.name for s in sweeps.list_sweeps(app_env)]
+    names = [s.name for s in sweeps.SweepStore.of(app_env).list()]
     try:
         assert_clean(at)
         assert len(names) == 1 and names[0] in texts(at.success)
@@ -345,7 +346,7 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
         assert at.query_params["sweep"] == [names[0]] or at.query_params["sweep"] == names[0]
 
         deadline = time.monotonic() + 240
-        while not sweeps.get_sweep(app_env, names[0]).is_final and time.monotonic() < deadline:
+        while not sweeps.SweepStore.of(app_env).get(names[0]).is_final and time.monotonic() < deadline:
             time.sleep(1)
         at.run()
         assert_clean(at)
@@ -358,6 +359,8 @@ def test_sweep_launched_from_the_form_runs_and_its_model_can_be_promoted(app_env
         reload = new_app("app_pages/train.py")
         assert reload.selectbox(key="train_sweep").value == names[0]
 
+        at.button(key="train_compare").click().run()  # both models on the same drawings first
+        assert_clean(at)
         at.button(key="train_promote").click().run()
         assert_clean(at)
         assert "Promoted" in texts(at.success)
@@ -384,22 +387,22 @@ def test_cancel_a_run_and_a_sweep_from_the_page(app_env):
     at.text_input(key="train_values_lr").input("")
     at.multiselect(key="train_values_optimizer").set_value(["SGD", "Adam"])
     at.button(key="train_launch").click().run()
-    names = [s.name for s in sweeps.list_sweeps(app_env)]
+    names = [s.name for s in sweeps.SweepStore.of(app_env).list()]
     try:
         assert len(names) == 1
         at.selectbox(key="train_cancel_which").set_value(1)
         at.button(key="train_cancel_run").click().run()
         assert_clean(at)
-        run1 = next(r for r in sweeps.sweep_runs(app_env, names[0]) if r.number == 1)
+        run1 = next(r for r in sweeps.SweepStore.of(app_env).runs(names[0]) if r.number == 1)
         assert run1.cancel_requested or run1.state == "cancelled"
         at.button(key="train_cancel_sweep").click().run()
         assert_clean(at)
-        summary = sweeps.get_sweep(app_env, names[0])
+        summary = sweeps.SweepStore.of(app_env).get(names[0])
         assert summary.state == "cancelled"
         deadline = time.monotonic() + 120
-        while not sweeps.get_sweep(app_env, names[0]).is_final and time.monotonic() < deadline:
+        while not sweeps.SweepStore.of(app_env).get(names[0]).is_final and time.monotonic() < deadline:
             time.sleep(1)
-        states = {r.state for r in sweeps.sweep_runs(app_env, names[0])}
+        states = {r.state for r in sweeps.SweepStore.of(app_env).runs(names[0])}
         assert states <= {"cancelled", "done"} and "cancelled" in states
     finally:
         _stop_workers(app_env, names)
@@ -422,8 +425,8 @@ def test_a_sweep_left_without_a_worker_can_be_restarted_from_the_page(app_env):
         assert_clean(at)
         assert sweeps.workers_alive(app_env)
         deadline = time.monotonic() + 180
-        while not sweeps.get_sweep(app_env, name).is_final and time.monotonic() < deadline:
+        while not sweeps.SweepStore.of(app_env).get(name).is_final and time.monotonic() < deadline:
             time.sleep(1)
-        assert {r.state for r in sweeps.sweep_runs(app_env, name)} == {"done"}
+        assert {r.state for r in sweeps.SweepStore.of(app_env).runs(name)} == {"done"}
     finally:
         _stop_workers(app_env, [name])

@@ -16,24 +16,21 @@ import optuna
 import pytest
 
 from sketchlab.sweeps import (
-    SEED_BASE,
     SEED_VALUES,
     SweepError,
     SweepLimits,
     SweepSpec,
+    SweepStore,
     SweepValidationError,
-    cancel_run,
-    cancel_sweep,
-    create_sweep,
+    count_runs,
+    default_base,
     expand_runs,
-    export_csv,
-    get_sweep,
     launch_sweep,
-    list_sweeps,
     seed_preset,
-    sweep_runs,
     validate_sweep,
 )
+from sketchlab.sweeps.spec import run_group, run_params
+from sketchlab.training import RunConfig
 
 TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
 
@@ -54,32 +51,73 @@ def tiny_spec(**kw) -> SweepSpec:
 # ---------------------------------------------------------------- spec
 
 
-def test_seed_preset_varies_one_key_at_a_time():
-    runs = expand_runs(seed_preset())
-    assert len(runs) == 3 + 4 + 4
-    for params, group in runs:
-        for key, base in SEED_BASE.items():
-            if key != group:
-                assert params[key] == base, (params, group)
-    varied = {}
-    for params, group in runs:
-        varied.setdefault(group, []).append(params[group])
-    assert varied == {k: list(v) for k, v in SEED_VALUES.items()}
+def test_seed_preset_trains_the_base_once_and_varies_one_key_at_a_time():
+    spec = seed_preset()
+    runs = expand_runs(spec)
+    assert all(isinstance(r, RunConfig) for r in runs)
+    params = [run_params(r) for r in runs]
+    assert len(runs) == count_runs(spec) == 9  # 1 base + 2 optimizers + 3 batch sizes + 3 learning rates
+    assert len({tuple(sorted(p.items(), key=str)) for p in params}) == 9  # all distinct
+    base = default_base()
+    assert params[0] == base and run_group(spec, params[0]) is None  # the base run: in every group
+    varied = {k: {base[k]} for k in SEED_VALUES}
+    for p in params[1:]:
+        group = run_group(spec, p)
+        assert all(p[k] == base[k] for k in p if k != group), p
+        varied[group].add(p[group])
+    assert varied == {k: set(v) for k, v in SEED_VALUES.items()}
 
 
 def test_grid_random_and_tpe_expand_to_the_right_runs():
     grid = tiny_spec(mode="grid", values={"optimizer": ["Adam", "SGD"], "learning_rate": [0.1, 0.01, 0.001]})
-    combos = {(p["optimizer"], p["learning_rate"]) for p, _ in expand_runs(grid)}
-    assert len(combos) == 6 and all(p["batch_size"] == 8 for p, _ in expand_runs(grid))
+    combos = {(c.optimizer, c.learning_rate) for c in expand_runs(grid)}
+    assert len(combos) == 6 == count_runs(grid) and all(c.batch_size == 8 for c in expand_runs(grid))
 
     rnd = tiny_spec(mode="random", n_trials=5,
                     values={"learning_rate": [0.1, 0.01, 0.001], "batch_size": [8, 16]})
     a, b = expand_runs(rnd), expand_runs(rnd)
     assert a == b and len(a) == 5  # drawn from the seed, so the queue is reproducible
-    assert all(p["learning_rate"] in (0.1, 0.01, 0.001) and p["batch_size"] in (8, 16) for p, _ in a)
+    assert all(c.learning_rate in (0.1, 0.01, 0.001) and c.batch_size in (8, 16) for c in a)
 
     tpe = tiny_spec(mode="tpe", n_trials=4, values={"learning_rate": [0.1, 0.01]})
-    assert expand_runs(tpe) == [({}, None)] * 4  # the sampler picks values when each run starts
+    assert expand_runs(tpe) == [] and count_runs(tpe) == 4  # the sampler picks values as each run starts
+
+
+def test_random_search_draws_the_learning_rate_from_a_log_range():
+    spec = tiny_spec(mode="random", n_trials=40, ranges={"learning_rate": (1e-4, 1e-1)},
+                     values={"batch_size": [8, 16]})
+    assert validate_sweep(spec) == {}
+    lrs = [c.learning_rate for c in expand_runs(spec)]
+    assert all(1e-4 <= lr <= 1e-1 for lr in lrs)
+    # Log scale: each decade gets runs (a linear draw would put ~90% above 0.01).
+    decades = {int(math.floor(math.log10(lr))) for lr in lrs}
+    assert decades >= {-4, -3, -2}
+    assert len(set(lrs)) > 10  # not a few categorical values
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"mode": "grid"}, "random or TPE"),
+    ({"ranges": {"learning_rate": (0.1, 0.01)}}, "below its high end"),
+    ({"ranges": {"learning_rate": (0.0, 0.01)}}, "above 0"),
+    ({"values": {"learning_rate": [0.1]}}, "not both"),
+])
+def test_a_bad_learning_rate_range_is_named(change, words):
+    spec = tiny_spec(**{"mode": "tpe", "n_trials": 3, "ranges": {"learning_rate": (1e-4, 0.1)}, **change})
+    assert words in validate_sweep(spec)["learning_rate"]
+
+
+def test_a_huge_grid_is_refused_from_its_size_without_listing_it(monkeypatch):
+    from sketchlab.sweeps import spec as spec_module
+
+    def never(*_args, **_kw):
+        raise AssertionError("the grid was expanded to be counted")
+
+    monkeypatch.setattr(spec_module, "expand_runs", never)
+    # 2.7 KB of typed values: 12 million combinations (the repro).
+    values = {"learning_rate": [round(0.001 * (i + 1), 6) for i in range(200)],
+              "batch_size": list(range(1, 301)), "epochs": list(range(1, 101)), "per_class": [2, 3]}
+    errors = validate_sweep(tiny_spec(mode="grid", values=values))
+    assert errors["runs"] == "12,000,000 runs is above the limit of 64 runs per sweep"
 
 
 def test_spec_round_trips_through_a_dict():
@@ -114,6 +152,7 @@ def test_spec_round_trips_through_a_dict():
         ({"mode": "grid",
           "values": {"learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5], "batch_size": [8, 16, 32, 64, 128]}},
          "runs", "25 runs is above the limit of 20"),
+        ({"values": {"learning_rate": [11.0]}}, "learning_rate", "limit"),
         ({"name": "../etc"}, "name", "letters"),
     ],
 )
@@ -134,7 +173,7 @@ def test_invalid_sweep_is_rejected_before_anything_is_queued(settings):
     with pytest.raises(SweepValidationError) as info:
         launch_sweep(bad, settings, start_worker=False)
     assert set(info.value.errors) == {"learning_rate", "optimizer"}
-    assert list_sweeps(settings) == []
+    assert SweepStore.of(settings).list() == []
 
 
 def test_classes_without_data_are_reported_at_launch(settings):
@@ -149,37 +188,39 @@ def test_classes_without_data_are_reported_at_launch(settings):
 
 def test_queued_runs_are_readable_cancellable_and_exportable(settings):
     name = launch_sweep(tiny_spec(values={"learning_rate": [0.1, 0.01, 0.001]}), settings, start_worker=False)
-    runs = sweep_runs(settings, name)
+    runs = SweepStore.of(settings).runs(name)
     assert [r.state for r in runs] == ["queued"] * 3
-    assert [r.params["learning_rate"] for r in runs] == [0.1, 0.01, 0.001]
-    assert all(r.group == "learning_rate" and r.history == [] for r in runs)
-    summary = get_sweep(settings, name)
+    assert [r.params["learning_rate"] for r in runs] == [0.01, 0.1, 0.001]  # the base run first
+    assert [r.group for r in runs] == [None, "learning_rate", "learning_rate"]
+    assert all(r.history == [] for r in runs)
+    summary = SweepStore.of(settings).get(name)
     assert (summary.state, summary.n_runs, summary.counts["queued"]) == ("queued", 3, 3)
-    assert summary.spec.base["per_class"] == SweepLimits().max_per_class  # "all" is capped
+    assert summary.spec.base["per_class"] is None  # "all" stays "all"; the worker applies the cap
+    assert all(r.params["per_class"] is None for r in runs)
 
-    cancel_run(settings, name, 1)
-    assert [r.state for r in sweep_runs(settings, name)] == ["queued", "cancelled", "queued"]
+    SweepStore.of(settings).cancel_run(name, 1)
+    assert [r.state for r in SweepStore.of(settings).runs(name)] == ["queued", "cancelled", "queued"]
     with pytest.raises(SweepError, match="no run 7"):
-        cancel_run(settings, name, 7)
+        SweepStore.of(settings).cancel_run(name, 7)
     with pytest.raises(SweepError, match="no sweep named"):
-        cancel_sweep(settings, "nope")
+        SweepStore.of(settings).cancel("nope")
 
-    assert cancel_sweep(settings, name) == 3
-    assert get_sweep(settings, name).state == "cancelled"
-    assert {r.state for r in sweep_runs(settings, name)} == {"cancelled"}
+    assert SweepStore.of(settings).cancel(name) == 3
+    assert SweepStore.of(settings).get(name).state == "cancelled"
+    assert {r.state for r in SweepStore.of(settings).runs(name)} == {"cancelled"}
 
     buf = io.StringIO()
-    assert export_csv(settings, name, buf) == 3
+    assert SweepStore.of(settings).export_csv(name, buf) == 3
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert [r["state"] for r in rows] == ["cancelled"] * 3
-    assert [float(r["learning_rate"]) for r in rows] == [0.1, 0.01, 0.001]
+    assert [float(r["learning_rate"]) for r in rows] == [0.01, 0.1, 0.001]
     assert {r["optimizer"] for r in rows} == {"Adam"} and rows[0]["model"] == "mlp"
 
 
 def test_sweep_names_are_unique(settings):
-    create_sweep(tiny_spec(name="mine"), settings.sweep_storage)
+    SweepStore.of(settings).create(tiny_spec(name="mine"))
     with pytest.raises(SweepValidationError) as info:
-        create_sweep(tiny_spec(name="mine"), settings.sweep_storage)
+        SweepStore.of(settings).create(tiny_spec(name="mine"))
     assert "exists" in info.value.errors["name"]
 
 
@@ -188,8 +229,8 @@ def test_sweep_names_are_unique(settings):
 
 @pytest.mark.slow
 def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
+    from sketchlab.sweeps.worker import run_worker
     from sketchlab.training import load_model
-    from sketchlab.worker import run_worker
 
     # Three healthy runs first (the median pruner needs them), then one that explodes and
     # one that learns nothing in its first epoch.
@@ -204,7 +245,7 @@ def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
     assert run_worker(settings, study=name, on_run_end=lambda s, r: ended.append(r.number)) == 5
     assert ended == [0, 1, 2, 3, 4]
 
-    runs = sweep_runs(settings, name)
+    runs = SweepStore.of(settings).runs(name)
     assert [r.state for r in runs] == ["done", "done", "done", "diverged", "pruned"]
     for r in runs[:3]:
         assert r.epochs_done == 3 and r.last_val_accuracy is not None
@@ -223,12 +264,12 @@ def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
     assert sorted(trials[0].intermediate_values) == [1, 2, 3]
     assert math.isclose(trials[0].value, runs[0].last_val_accuracy)
 
-    summary = get_sweep(settings, name)
+    summary = SweepStore.of(settings).get(name)
     assert summary.state == "finished" and summary.is_final
     assert summary.best_val_accuracy == max(r.last_val_accuracy for r in runs[:3])
 
     out = Path(settings.home_dir) / "export.csv"
-    export_csv(settings, name, out)
+    SweepStore.of(settings).export_csv(name, out)
     rows = list(csv.DictReader(out.open()))
     assert [r["state"] for r in rows] == ["done", "done", "done", "diverged", "pruned"]
     assert rows[0]["epochs_done"] == "3" and rows[0]["model_dir"] == runs[0].model_dir
@@ -236,15 +277,15 @@ def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
 
 @pytest.mark.slow
 def test_tpe_search_picks_values_from_the_lists_when_runs_start(settings):
-    from sketchlab.worker import run_worker
+    from sketchlab.sweeps.worker import run_worker
 
     values = {"learning_rate": [0.003, 0.01, 0.03], "batch_size": [8, 16]}
     spec = tiny_spec(mode="tpe", n_trials=3, values=values, augment=False,
                      base={"optimizer": "Adam", "epochs": 1})
     name = launch_sweep(spec, settings, start_worker=False)
-    assert [r.params for r in sweep_runs(settings, name)] == [{}, {}, {}]
+    assert [r.params for r in SweepStore.of(settings).runs(name)] == [{}, {}, {}]
     run_worker(settings, study=name)
-    runs = sweep_runs(settings, name)
+    runs = SweepStore.of(settings).runs(name)
     assert [r.state for r in runs] == ["done"] * 3
     for r in runs:
         assert r.params["learning_rate"] in values["learning_rate"]
@@ -254,12 +295,12 @@ def test_tpe_search_picks_values_from_the_lists_when_runs_start(settings):
 
 @pytest.mark.slow
 def test_a_run_that_cannot_train_is_failed_with_its_reason(settings):
-    from sketchlab.worker import run_worker
+    from sketchlab.sweeps.worker import run_worker
 
     # Skipping the launch-time data check (data_dir=None) lets a run meet the missing class.
-    name = create_sweep(tiny_spec(classes=("apple", "ant")), settings.sweep_storage)
+    name = SweepStore.of(settings).create(tiny_spec(classes=("apple", "ant")))
     run_worker(settings, study=name)
-    (run,) = sweep_runs(settings, name)
+    (run,) = SweepStore.of(settings).runs(name)
     assert run.state == "failed"
     assert "ant" in run.error
 
@@ -269,7 +310,7 @@ def test_cli_status_cancel_and_export(settings, capsys, tmp_path):
 
     assert main(["sweep", "status"]) == 0
     assert "no sweeps" in capsys.readouterr().out
-    name = create_sweep(tiny_spec(values={"batch_size": [8, 16]}), settings.sweep_storage)
+    name = SweepStore.of(settings).create(tiny_spec(values={"batch_size": [8, 16]}))
     assert main(["sweep", "status"]) == 0
     assert name in capsys.readouterr().out
     assert main(["sweep", "status", name]) == 0
@@ -283,3 +324,121 @@ def test_cli_status_cancel_and_export(settings, capsys, tmp_path):
     assert "no sweep named" in capsys.readouterr().err
     assert main(["sweep", "run", "--lr", "0.01,-1", "--classes", ",".join(TINY_CLASSES)]) == 2
     assert "learning_rate" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- faults: disk, storage, retry
+
+
+def test_a_worker_that_cannot_write_fails_each_run_with_the_reason_and_goes_on(settings):
+    from sketchlab.sweeps.worker import run_worker
+
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="grid", values={"batch_size": [8, 16]}, augment=False))
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    settings.runs_dir.write_text("not a folder")  # as a read-only or broken runs folder would
+    (settings.home_dir / "workers").write_text("not a folder either")  # no pid file can be written
+    assert run_worker(settings, store.url, study=name) == 2  # it went on after the first failure
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["failed", "failed"]
+    assert all(f"cannot save models in {settings.runs_dir}" in r.error for r in runs)
+    assert all(r.epochs_done == 0 for r in runs)  # refused before any epoch was wasted
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_save_time_fails_the_run_and_the_next_run_still_trains(settings, monkeypatch):
+    import errno
+
+    from sketchlab import training
+    from sketchlab.sweeps.worker import run_worker
+
+    real_save, calls = training.save_model, []
+
+    def full_once(model, card, directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(model, card, directory)
+
+    monkeypatch.setattr(training, "save_model", full_once)
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="grid", base={"optimizer": "Adam", "epochs": 1, "batch_size": 8},
+                                  values={"learning_rate": [0.01, 0.02]}, augment=False))
+    assert run_worker(settings, store.url, study=name) == 2
+    first, second = store.runs(name)
+    assert first.state == "failed" and "could not be saved" in first.error and "No space left" in first.error
+    assert second.state == "done" and Path(second.model_dir, "model.keras").is_file()
+
+
+def test_a_storage_in_a_missing_folder_is_refused_without_creating_it(settings, tmp_path, capsys):
+    from sketchlab.cli import main
+
+    missing = tmp_path / "no" / "such" / "folder"
+    url = f"sqlite:///{missing / 'sweeps.db'}"
+    with pytest.raises(SweepError, match="does not exist"):
+        SweepStore.of(settings, url).list()
+    assert main(["sweep", "status", "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    assert main(["worker", "--storage", url]) == 2
+    assert not (tmp_path / "no").exists()
+    SweepStore.of(settings).list()  # the default storage in the home folder is still created
+    assert Path(settings.sweep_storage[len("sqlite:///"):]).is_file()
+
+
+def test_a_failed_run_can_be_retried_once_and_only_failed_runs(settings, capsys):
+    from sketchlab.cli import main
+    from sketchlab.sweeps.worker import run_worker
+
+    store = SweepStore.of(settings)
+    # Skipping the launch-time data check lets the run meet the missing class and fail fast.
+    name = store.create(tiny_spec(classes=("apple", "ant")))
+    run_worker(settings, store.url, study=name)
+    (failed,) = store.runs(name)
+    assert failed.state == "failed"
+    with pytest.raises(SweepError, match="no run 5"):
+        store.retry(name, 5)
+
+    assert main(["sweep", "retry", name, "--run", "0", "--workers", "0"]) == 0
+    assert "re-queued as run(s) 1" in capsys.readouterr().out
+    old, new = store.runs(name)
+    assert old.state == "failed" and "re-queued as run 1" in old.error
+    assert (new.state, new.retry_of, new.run, new.params) == ("queued", 0, 0, failed.params)
+    assert store.get(name).state == "running"  # not "finished" while the retry waits
+    with pytest.raises(SweepError, match="already re-queued as run 1"):
+        store.retry(name, 0)
+    assert main(["sweep", "retry", name, "--run", "1"]) == 2
+    assert "only failed runs" in capsys.readouterr().err
+
+
+def test_only_optunas_public_api_is_used():
+    # system_attrs and storage methods are Optuna internals that an upgrade may change silently.
+    root = Path(__file__).resolve().parent.parent / "sketchlab" / "sweeps"
+    internals = ("system_attrs", "get_all_trials", "get_study_id_from_name", "set_trial_user_attr",
+                 "get_trial_id_from_study_id_trial_number", "get_study_user_attrs", "get_all_studies")
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert not [word for word in internals if word in text], path
+
+
+@pytest.mark.slow
+def test_tpe_searches_a_learning_rate_range_on_a_log_scale(settings):
+    from sketchlab.sweeps.worker import run_worker
+
+    spec = tiny_spec(mode="tpe", n_trials=3, ranges={"learning_rate": (1e-3, 1e-1)}, augment=False,
+                     values={"batch_size": [8, 16]}, base={"optimizer": "Adam", "epochs": 1})
+    store = SweepStore.of(settings)
+    name = store.create(spec)
+    run_worker(settings, store.url, study=name)
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["done"] * 3
+    assert all(1e-3 <= r.params["learning_rate"] <= 1e-1 for r in runs)
+    assert len({r.params["learning_rate"] for r in runs}) == 3  # drawn from the range, not a list
+    distribution = store.study(name).trials[0].distributions["learning_rate"]
+    assert isinstance(distribution, optuna.distributions.FloatDistribution) and distribution.log
+    assert all(r.params["batch_size"] in (8, 16) for r in runs)  # lists stay categorical
+
+
+def test_random_search_with_a_range_queues_runs_within_it(settings):
+    store = SweepStore.of(settings)
+    name = store.create(tiny_spec(mode="random", n_trials=4, ranges={"learning_rate": (0.00012345, 0.00098765)}))
+    assert all(0.00012345 <= r.params["learning_rate"] <= 0.00098765 for r in store.runs(name))

@@ -13,16 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sketchlab.sweeps import (
-    SweepSpec,
-    cancel_run,
-    cancel_sweep,
-    ensure_workers,
-    get_sweep,
-    launch_sweep,
-    sweep_runs,
-    workers_alive,
-)
+from sketchlab.sweeps import SweepSpec, SweepStore, ensure_workers, launch_sweep, workers_alive
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
@@ -81,7 +72,7 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
     processes.append(first)
 
     def one_done_one_midway():
-        runs = sweep_runs(settings, name)
+        runs = SweepStore.of(settings).runs(name)
         return runs[0].state == "done" and runs[1].state == "running" and runs[1].epochs_done >= 2 and runs
 
     before = wait_for(one_done_one_midway, 120, "run 0 done and run 1 mid-run")
@@ -90,7 +81,7 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
     assert before[1].epochs_done < LONG_RUN["epochs"]
 
     # Nothing is lost: the finished run and its saved model stay as they were.
-    after_kill = sweep_runs(settings, name)
+    after_kill = SweepStore.of(settings).runs(name)
     assert after_kill[0] == before[0]
     assert (Path(after_kill[0].model_dir) / "model.keras").is_file()
     assert after_kill[1].state == "running"  # not known to be dead until its heartbeat goes stale
@@ -100,7 +91,7 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
     processes.append(second)
     assert second.wait(timeout=180) == 0, log.read_text()[-3000:]
 
-    runs = sweep_runs(settings, name)
+    runs = SweepStore.of(settings).runs(name)
     assert runs[0] == before[0]
     killed = runs[1]
     assert killed.state == "failed" and "no heartbeat" in killed.error
@@ -111,7 +102,7 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
     assert retry.state == "done" and retry.epochs_done == LONG_RUN["epochs"]
     assert [h["epoch"] for h in retry.history] == list(range(1, LONG_RUN["epochs"] + 1))  # started afresh
     assert by_number[2].state == "done"
-    assert {r.state for r in runs} == {"done", "failed"} and get_sweep(settings, name).is_final
+    assert {r.state for r in runs} == {"done", "failed"} and SweepStore.of(settings).get(name).is_final
     assert len(runs) == 4
 
 
@@ -126,20 +117,54 @@ def test_detached_worker_live_metrics_and_cancel_within_an_epoch(settings, proce
 
     # Live metrics: the running run's history grows while it trains.
     def run0(state, min_epochs=0):
-        r = sweep_runs(settings, name)[0]
+        r = SweepStore.of(settings).runs(name)[0]
         return r.state == state and r.epochs_done >= min_epochs and r
 
     live = wait_for(lambda: run0("running", 2), 120, "run 0 to report two epochs")
     assert all(h["val_accuracy"] is not None for h in live.history)
-    cancel_run(settings, name, 0)
-    at_cancel = sweep_runs(settings, name)[0].epochs_done
+    SweepStore.of(settings).cancel_run(name, 0)
+    at_cancel = SweepStore.of(settings).runs(name)[0].epochs_done
     stopped = wait_for(lambda: run0("cancelled"), 30, "run 0 to stop")
     assert stopped.epochs_done <= at_cancel + 1  # it noticed within one epoch
     assert stopped.epochs_done < LONG_RUN["epochs"] and stopped.model_dir is None
 
-    wait_for(lambda: sweep_runs(settings, name)[1].state == "running", 60, "run 1 to start")
-    assert cancel_sweep(settings, name) == 1
-    wait_for(lambda: get_sweep(settings, name).is_final, 30, "the sweep to stop")
-    assert [r.state for r in sweep_runs(settings, name)] == ["cancelled", "cancelled"]
+    wait_for(lambda: SweepStore.of(settings).runs(name)[1].state == "running", 60, "run 1 to start")
+    assert SweepStore.of(settings).cancel(name) == 1
+    wait_for(lambda: SweepStore.of(settings).get(name).is_final, 30, "the sweep to stop")
+    assert [r.state for r in SweepStore.of(settings).runs(name)] == ["cancelled", "cancelled"]
     wait_for(lambda: workers_alive(settings) == [], 30, "the worker to exit")
     assert "nothing left to do" in Path(worker.log).read_text()
+
+
+@pytest.mark.slow
+def test_a_run_killed_three_times_can_be_retried_to_done(settings, processes, tmp_path, capsys):
+    from sketchlab.cli import main
+
+    spec = SweepSpec(model="mlp", base={**LONG_RUN, "epochs": 6}, classes=TINY_CLASSES, augment=False)
+    store = SweepStore.of(settings)
+    name = launch_sweep(spec, settings, start_worker=False)
+    log = tmp_path / "worker.log"
+    fast_heartbeat = ("--heartbeat", "1", "--grace", "2")
+    for attempt in range(3):  # Optuna re-queues a dead worker's run at most twice
+        worker = start_worker(settings, log, *fast_heartbeat)
+        processes.append(worker)
+        mine = f":{worker.pid}"
+        wait_for(lambda mine=mine: any(r.state == "running" and r.epochs_done >= 1 and r.worker.endswith(mine)
+                                       for r in store.runs(name)), 120, f"attempt {attempt} to start training")
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    last = start_worker(settings, log, *fast_heartbeat)  # finds the third attempt stale, gives up
+    processes.append(last)
+    assert last.wait(timeout=120) == 0, log.read_text()[-3000:]
+    runs = store.runs(name)
+    assert [r.state for r in runs] == ["failed"] * 3 and store.get(name).counts["done"] == 0
+    assert "re-queued" not in runs[-1].error  # lost: nothing will run it again by itself
+
+    assert main(["sweep", "retry", name, "--workers", "0"]) == 0
+    assert f"re-queued as run(s) {runs[-1].number + 1}" in capsys.readouterr().out
+    again = start_worker(settings, log)
+    processes.append(again)
+    assert again.wait(timeout=120) == 0, log.read_text()[-3000:]
+    final = store.runs(name)
+    assert final[-1].state == "done" and final[-1].retry_of == runs[-1].number
+    assert final[-1].epochs_done == 6 and store.get(name).counts["done"] == 1

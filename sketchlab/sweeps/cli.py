@@ -1,15 +1,16 @@
-"""CLI commands for sweeps: `sweep run|status|cancel|export` and `worker` (see sketchlab.cli).
+"""The command line of sweeps: `sweep run|status|cancel|retry|export` and `worker`.
 
-    python -m sketchlab sweep run --preset seed --epochs 3 --per-class 2000
+    python -m sketchlab sweep run --preset classic --epochs 3 --per-class 2000
     python -m sketchlab sweep run --mode grid --optimizer Adam,SGD --lr 0.001,0.01 --epochs 5
-    python -m sketchlab sweep run --mode tpe --trials 20 --lr 0.0001,0.001,0.01,0.1 --batch 32,128
+    python -m sketchlab sweep run --mode tpe --trials 20 --lr 0.0001..0.1 --batch 32,128
     python -m sketchlab sweep status [NAME]
     python -m sketchlab sweep cancel NAME [--run N]
+    python -m sketchlab sweep retry NAME [--run N]
     python -m sketchlab sweep export NAME --out runs.csv
     python -m sketchlab worker [--storage URL] [--study NAME] [--once] [--wait]
 
 A list of values (`--lr 0.001,0.01`) is varied; a single value (`--epochs 3`) sets the base
-value that every run uses.
+value that every run uses; `--lr low..high` is a range searched on a log scale (random, TPE).
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from .cli_common import UserError
-from .sweeps import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, FINAL_STATES, MODES
+from ..cli_common import UserError
+from .records import FINAL_STATES
+from .spec import MODES, RANGE_KEYS, parse_range, parse_values
+from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
 
 STORAGE_HELP = "Optuna storage URL (default: $SKETCHLAB_STORAGE, else SQLite in the home folder)"
 _LIST_OPTIONS = (
-    # (flag, hyperparameter, type)
-    ("--optimizer", "optimizer", str),
-    ("--lr", "learning_rate", float),
-    ("--batch", "batch_size", int),
-    ("--epochs", "epochs", int),
-    ("--per-class", "per_class", int),
+    # (flag, hyperparameter)
+    ("--optimizer", "optimizer"),
+    ("--lr", "learning_rate"),
+    ("--batch", "batch_size"),
+    ("--epochs", "epochs"),
+    ("--per-class", "per_class"),
 )
 
 
@@ -37,12 +40,15 @@ def register(sub) -> None:
     ssub = sweep.add_subparsers(dest="sweep_command", required=True)
 
     run = ssub.add_parser("run", help="queue a sweep and start a background worker")
-    run.add_argument("--preset", choices=["seed"], help="seed 000's sweep (optimizer, batch, lr; 11 runs)")
+    run.add_argument("--preset", choices=["classic", "seed"],
+                     help="the classic QuickDraw-10 MLP experiment: optimizer, batch, lr one at a time "
+                          "(9 runs; 'seed' is its old name)")
     run.add_argument("--mode", choices=MODES, default=None, help="how values combine (default one_at_a_time)")
     run.add_argument("--model", default=None, help="mlp, cnn or strong (default mlp)")
-    for flag, key, _ in _LIST_OPTIONS:
+    for flag, key in _LIST_OPTIONS:
+        extra = " or low..high (random/TPE)" if key in RANGE_KEYS else ""
         run.add_argument(flag, dest=key, default=None,
-                         help=f"{key}: one value (base) or a comma list (varied)")
+                         help=f"{key}: one value (base) or a comma list (varied){extra}")
     run.add_argument("--trials", type=int, default=None, help="number of runs for --mode random/tpe")
     run.add_argument("--classes", default=None, help="comma-separated class names (default: QuickDraw-10)")
     run.add_argument("--seed", type=int, default=0, help="random seed of every run (default 0)")
@@ -65,6 +71,13 @@ def register(sub) -> None:
     cancel.add_argument("--storage", default=None, help=STORAGE_HELP)
     cancel.set_defaults(func=cmd_sweep_cancel)
 
+    retry = ssub.add_parser("retry", help="queue a failed or lost run again (default: every one)")
+    retry.add_argument("name")
+    retry.add_argument("--run", type=int, default=None, help="retry only this run number")
+    retry.add_argument("--workers", type=int, default=None, help="local background workers (default 1; 0: none)")
+    retry.add_argument("--storage", default=None, help=STORAGE_HELP)
+    retry.set_defaults(func=cmd_sweep_retry)
+
     export = ssub.add_parser("export", help="CSV of every run's hyperparameters, state and metrics")
     export.add_argument("name")
     export.add_argument("--out", required=True, help="CSV file to write ('-' for stdout)")
@@ -83,37 +96,26 @@ def register(sub) -> None:
     worker.set_defaults(func=cmd_worker)
 
 
-def _parse_value(text: str, kind):
-    """A CLI value as its type; what does not parse stays text so validate_sweep can name it."""
-    if kind is str:
-        return text
-    try:
-        x = float(text)
-    except ValueError:
-        return text
-    return int(x) if kind is int and x.is_integer() else x
-
-
-def _split_list(text: str, kind, flag: str) -> list:
-    out = [_parse_value(part.strip(), kind) for part in str(text).split(",") if part.strip()]
-    if not out:
-        raise UserError(f"{flag}: give at least one value")
-    return out
-
-
 def spec_from_args(args):
-    from .sweeps import SweepSpec, seed_preset
+    from .spec import SweepSpec, seed_preset
 
-    spec = seed_preset() if args.preset == "seed" else SweepSpec()
+    spec = seed_preset() if args.preset in ("classic", "seed") else SweepSpec()
     if args.mode:
         spec.mode = args.mode
     if args.model:
         spec.model = args.model
-    for flag, key, kind in _LIST_OPTIONS:
+    for flag, key in _LIST_OPTIONS:
         text = getattr(args, key)
         if text is None:
             continue
-        vals = _split_list(text, kind, flag)
+        bounds = parse_range(text) if key in RANGE_KEYS else None
+        if bounds is not None:
+            spec.ranges[key] = bounds
+            spec.values.pop(key, None)
+            continue
+        vals = parse_values(key, text)
+        if not vals:
+            raise UserError(f"{flag}: give at least one value")
         if len(vals) == 1:
             spec.base[key] = vals[0]
             spec.values.pop(key, None)
@@ -130,16 +132,19 @@ def spec_from_args(args):
 
 
 def cmd_sweep_run(args, settings) -> int:
-    from .sweeps import SweepLimits, create_sweep, ensure_workers, get_sweep
+    from .spec import SweepLimits
+    from .store import safe_url
+    from .workers import ensure_workers
 
-    url = args.storage or settings.sweep_storage
+    store = SweepStore.of(settings, args.storage)
+    url = store.url
     spec = spec_from_args(args)
     with _user_errors():
-        name = create_sweep(spec, url, data_dir=settings.data_dir)
-    summary = get_sweep(settings, name, url)
-    print(f"sweep {name}: {summary.n_runs} run(s) queued in {url}")
+        name = store.create(spec, data_dir=settings.data_dir)
+    summary = store.get(name)
+    print(f"sweep {name}: {summary.n_runs} run(s) queued in {safe_url(url)}")
     if args.foreground:
-        return _run_foreground(settings, url, name, summary.n_runs)
+        return _run_foreground(settings, store, name, summary.n_runs)
     limits = SweepLimits()
     if args.workers is not None and args.workers > limits.max_workers:
         print(f"note: at most {limits.max_workers} local workers (SweepLimits.max_workers)")
@@ -152,7 +157,7 @@ def cmd_sweep_run(args, settings) -> int:
     return 0
 
 
-def _run_foreground(settings, url: str, name: str, total: int) -> int:
+def _run_foreground(settings, store: SweepStore, name: str, total: int) -> int:
     from tqdm import tqdm
 
     from .worker import run_worker
@@ -165,10 +170,10 @@ def _run_foreground(settings, url: str, name: str, total: int) -> int:
             bar.set_postfix_str(f"run {record.number} {record.state} val_acc={record.last_val_accuracy:.3f}")
 
     try:
-        run_worker(settings, url, study=name, log=bar.write, on_run_end=on_run_end)
+        run_worker(settings, store.url, study=name, log=bar.write, on_run_end=on_run_end)
     finally:
         bar.close()
-    _print_runs(settings, name, url)
+    _print_runs(settings, store, name)
     return 0
 
 
@@ -176,19 +181,20 @@ def _fmt_acc(x) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
-def _print_runs(settings, name: str, url: str) -> None:
-    from .sweeps import get_sweep, sweep_runs, workers_alive
+def _print_runs(settings, store: SweepStore, name: str) -> None:
+    from ..plots import format_value
+    from .workers import workers_alive
 
-    s = get_sweep(settings, name, url)
+    s = store.get(name)
     counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n)
     print(f"sweep {s.name} ({s.spec.model}, {s.spec.mode}): {s.state}; {counts}")
     if s.best_run is not None:
         print(f"best: run {s.best_run}, val_acc {s.best_val_accuracy:.4f}")
     print(f"{'run':>4} {'state':<9} {'group':<13} {'optimizer':<9} {'lr':>8} {'batch':>6} {'epoch':>7} "
           f"{'per_cls':>7} {'val_acc':>7} {'best':>7}  note")
-    for r in sweep_runs(settings, name, url):
-        p = r.params
-        lr = f"{p['learning_rate']:g}" if "learning_rate" in p else "?"
+    for r in store.runs(name):
+        p = {k: format_value(v) for k, v in r.params.items()}
+        lr = p.get("learning_rate", "?")
         epochs = f"{r.epochs_done}/{p.get('epochs', '?')}"
         note = r.error or (f"model: {r.model_dir}" if r.model_dir else "")
         if r.retry_of is not None:
@@ -196,23 +202,24 @@ def _print_runs(settings, name: str, url: str) -> None:
         print(f"{r.number:>4} {r.state:<9} {r.group or '':<13} {p.get('optimizer', '?'):<9} {lr:>8} "
               f"{p.get('batch_size', '?'):>6} {epochs:>7} {p.get('per_class', '?'):>7} "
               f"{_fmt_acc(r.last_val_accuracy):>7} {_fmt_acc(r.best_val_accuracy):>7}  {note}")
-    alive = workers_alive(settings, url)
+    alive = workers_alive(settings, store.url)
     pids = f" ({', '.join(str(w.pid) for w in alive)})" if alive else ""
     print(f"local workers alive: {len(alive)}{pids}")
 
 
 def cmd_sweep_status(args, settings) -> int:
-    from .sweeps import list_sweeps
+    from .store import safe_url
 
-    url = args.storage or settings.sweep_storage
+    store = SweepStore.of(settings, args.storage)
     if args.name:
         with _user_errors():
-            _print_runs(settings, args.name, url)
+            _print_runs(settings, store, args.name)
         return 0
     with _user_errors():
-        sweeps = list_sweeps(settings, url)
+        sweeps = store.list()
     if not sweeps:
-        print(f"no sweeps in {url}; start one with `python -m sketchlab sweep run --preset seed`")
+        print(f"no sweeps in {safe_url(store.url)}; start one with "
+              "`python -m sketchlab sweep run --preset classic`")
         return 0
     print(f"{'name':<40} {'model':<6} {'mode':<14} {'state':<10} {'runs':>5} {'ended':>5} "
           f"{'best':>7}  created")
@@ -225,42 +232,53 @@ def cmd_sweep_status(args, settings) -> int:
 
 
 def cmd_sweep_cancel(args, settings) -> int:
-    from .sweeps import cancel_run, cancel_sweep
+    from .records import cancelled_text
 
-    url = args.storage or settings.sweep_storage
+    store = SweepStore.of(settings, args.storage)
     with _user_errors():
         if args.run is None:
-            n = cancel_sweep(settings, args.name, url)
-            print(f"sweep {args.name} cancelled: {n} queued or running run(s) will stop")
+            n = store.cancel(args.name)
+            print(f"sweep {args.name} cancelled: {cancelled_text(n)}")
         else:
-            cancel_run(settings, args.name, args.run, url)
+            store.cancel_run(args.name, args.run)
             print(f"run {args.run} of {args.name} cancelled (a running run stops at its next epoch)")
     return 0
 
 
-def cmd_sweep_export(args, settings) -> int:
-    from .sweeps import export_csv
+def cmd_sweep_retry(args, settings) -> int:
+    from .workers import ensure_workers
 
-    url = args.storage or settings.sweep_storage
+    store = SweepStore.of(settings, args.storage)
+    with _user_errors():
+        new = store.retry(args.name, args.run)
+    print(f"re-queued as run(s) {', '.join(map(str, new))}")
+    if ensure_workers(settings, args.workers, storage=store.url):
+        print("started a background worker")
+    return 0
+
+
+def cmd_sweep_export(args, settings) -> int:
+    store = SweepStore.of(settings, args.storage)
     with _user_errors():
         if args.out == "-":
-            export_csv(settings, args.name, sys.stdout, url)
+            store.export_csv(args.name, sys.stdout)
         else:
-            n = export_csv(settings, args.name, args.out, url)
+            n = store.export_csv(args.name, args.out)
             print(f"wrote {n} run(s) to {args.out}")
     return 0
 
 
 def cmd_worker(args, settings) -> int:
-    from .sweeps import get_sweep
     from .worker import run_worker, terminate_gracefully
 
-    url = args.storage or settings.sweep_storage
-    if args.study:
-        with _user_errors():
-            get_sweep(settings, args.study, url)  # a clear message for a wrong name
+    store = SweepStore.of(settings, args.storage)
+    with _user_errors():
+        if args.study:
+            store.get(args.study)  # a clear message for a wrong name
+        else:
+            store.names()  # a clear message for a storage that cannot be opened
     terminate_gracefully()
-    run_worker(settings, url, study=args.study, once=args.once, wait=args.wait, poll_s=args.poll,
+    run_worker(settings, store.url, study=args.study, once=args.once, wait=args.wait, poll_s=args.poll,
                heartbeat_interval=args.heartbeat, grace_period=args.grace)
     return 0
 
@@ -268,7 +286,7 @@ def cmd_worker(args, settings) -> int:
 @contextmanager
 def _user_errors():
     """A SweepError (unknown sweep, run already ended, invalid spec) as a one-line CLI error."""
-    from .sweeps import SweepError, SweepValidationError
+    from .spec import SweepError, SweepValidationError
 
     try:
         yield

@@ -1,17 +1,17 @@
-"""A sweep worker: pulls queued runs from the sweeps' Optuna studies and trains them.
-
-    python -m sketchlab worker --storage URL [--study NAME] [--once] [--wait]
+"""A sweep worker: pulls queued runs from the sweeps of one storage and trains them.
 
 Any number of workers, on any machines that reach the storage, can serve the same sweeps.
 Each run goes through `study.optimize`, so Optuna's heartbeat thread marks it alive; when a
 worker dies mid-run (kill -9, power cut) its run goes stale after `grace_period` seconds and
 the next worker to look re-queues it (RetryHeartbeatStaleTrialCallback, see
-`sweeps.open_storage`), while every finished run stays as it was.
+`store.open_storage`), while every finished run stays as it was.
 
-Per run, the worker writes into the trial as it trains (see the sweeps module docstring):
-"status", a "history" entry after every epoch (so pages draw live curves) and
-`trial.report(val_accuracy, epoch)` for the optional median pruner; a finished run's model
-and card go to `settings.runs_dir/<sweep>/<run number>/` ("model_dir").
+Per run, the worker writes into the trial as it trains: "status", a "history" entry after
+every epoch (so pages draw live curves) and `trial.report(val_accuracy, epoch)` for the
+optional median pruner; a finished run's model and card go to
+`settings.runs_dir/<sweep>/<run number>/` ("model_dir"). A run that cannot train or cannot
+be saved (no data, a full or read-only disk) ends "failed" with the reason, and the worker
+goes on with the next one.
 
 A worker exits when nothing is left to do (with `wait`, it keeps polling instead). Before
 exiting it lingers while runs of other workers are still running, so that a run whose
@@ -25,37 +25,31 @@ import math
 import os
 import signal
 import socket
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
-from .settings import Settings
-from .sweeps import (
-    DEFAULT_GRACE_S,
-    DEFAULT_HEARTBEAT_S,
-    HYPERPARAMETERS,
-    STUDY_ATTR,
-    RunRecord,
-    SweepSpec,
-    _run_record,
-    open_storage,
-    remove_worker_file,
-    safe_url,
-    search_space,
-    workers_lock,
-    workers_alive,
-    write_worker_file,
-)
+from ..errors import SketchLabError
+from ..settings import Settings
+from .records import CANCELLED, STUDY_ATTR, RunRecord, cancel_key, run_record
+from .spec import HYPERPARAMETERS, SweepSpec, search_space
+from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, open_storage, safe_url
+from .workers import remove_worker_file, workers_alive, workers_lock, write_worker_file
 
 CANCEL_POLL_S = 1.0  # a cancel is read from the storage at most this often (and at every epoch end)
 
 
 class RunCancelled(Exception):
     """The run (or its sweep) was cancelled; Optuna records it as FAIL, status "cancelled"."""
+
+
+class RunFailed(SketchLabError):
+    """A run that cannot go on, for a reason in words (e.g. its model cannot be saved)."""
 
 
 class NotASweepRun(Exception):
@@ -79,37 +73,48 @@ def _pruner(spec: SweepSpec):
 class _RunTrial:
     """The objective: one queued run of one sweep, trained with `sketchlab.training`."""
 
-    def __init__(self, store, study_name: str, spec: SweepSpec, settings: Settings, splits: dict, touch):
-        self.store = store
-        self.study_id = store.get_study_id_from_name(study_name)
-        self.study_name = study_name
-        self.spec = spec
+    def __init__(self, study: optuna.Study, meta: dict, settings: Settings, splits: dict, touch,
+                 storage_url: str):
+        self.study = study
+        self.study_name = study.study_name
+        self.spec = SweepSpec.from_dict(meta["spec"])
+        self.max_per_class = meta.get("max_per_class")
         self.settings = settings
         self.splits = splits  # one cached TrainSplit per worker: runs of a sweep share their data
         self.touch = touch
-        self.space = search_space(spec)
+        self.storage_url = storage_url
+        self.space = search_space(self.spec)
 
-    def _cancel_requested(self, trial_id: int) -> bool:
-        if self.store.get_study_user_attrs(self.study_id).get("cancelled"):
-            return True
-        return bool(self.store.get_trial_user_attrs(trial_id).get("cancel_requested"))
+    def _cancel_requested(self, number: int) -> bool:
+        attrs = self.study.user_attrs  # read from the storage on every access
+        return bool(attrs.get(CANCELLED) or attrs.get(cancel_key(number)))
+
+    def _suggest(self, trial: optuna.Trial) -> dict:
+        """The run's values: fixed when it was queued; TPE picks them now (a range on a log scale)."""
+        params = {}
+        for key in HYPERPARAMETERS:
+            if key in self.spec.ranges:
+                low, high = self.spec.ranges[key]
+                params[key] = trial.suggest_float(key, low, high, log=True)
+            else:
+                params[key] = trial.suggest_categorical(key, self.space[key])
+        return params
 
     def __call__(self, trial: optuna.Trial) -> float:
         if "run" not in trial.user_attrs:
             raise NotASweepRun(f"trial {trial.number} was not queued by SketchLab")
-        trial_id = self.store.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         # A re-queued run inherits the attrs of the one that crashed: start it afresh.
         for key, value in (("status", "running"), ("history", []), ("error", None), ("model_dir", None),
                            ("worker", f"{socket.gethostname()}:{os.getpid()}")):
             trial.set_user_attr(key, value)
-        if self._cancel_requested(trial_id):
+        if self._cancel_requested(trial.number):
             trial.set_user_attr("status", "cancelled")
             trial.set_user_attr("error", "cancelled before it started")
             raise RunCancelled("cancelled before it started")
-        params = {key: trial.suggest_categorical(key, self.space[key]) for key in HYPERPARAMETERS}
+        params = self._suggest(trial)
         self.touch(f"{self.study_name}#{trial.number}")
         try:
-            return self._train(trial, trial_id, params)
+            return self._train(trial, params)
         except (RunCancelled, optuna.TrialPruned):
             raise
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -119,15 +124,15 @@ class _RunTrial:
             trial.set_user_attr("error", "the worker was interrupted")
             raise
         except Exception as exc:
-            from .dataset import NoDataError
+            from ..dataset import NoDataError
 
-            text = str(exc) if isinstance(exc, NoDataError) else f"{type(exc).__name__}: {exc}"
+            text = str(exc) if isinstance(exc, (NoDataError, SketchLabError)) else f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("status", "failed")
             trial.set_user_attr("error", text)
             raise
 
     def _split(self, config):
-        from . import training
+        from .. import training
 
         key = (tuple(config.classes), config.per_class, config.augment)
         if key not in self.splits:
@@ -137,15 +142,17 @@ class _RunTrial:
             )
         return self.splits[key]
 
-    def _train(self, trial: optuna.Trial, trial_id: int, params: dict) -> float:
-        from . import training
+    def _train(self, trial: optuna.Trial, params: dict) -> float:
+        from .. import training
 
         spec = self.spec
-        config = training.RunConfig(
-            model=spec.model, classes=tuple(spec.classes), seed=spec.seed, augment=spec.augment, **params
-        ).validate()
+        config = spec.config(params)  # train_run checks it (RunConfig.validate)
+        if config.per_class is None:
+            config.per_class = self.max_per_class  # "all drawings" is capped by the sweep's limit
+        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
+        _check_writable(model_dir.parent)  # before any epoch: a full or read-only disk fails the run now
         split = self._split(config)
-        data = {"source": split.source, "n_train": int(len(split.y_train)), "n_val": int(len(split.y_val))}
+        data = {"source": split.source, "n_train": len(split.y_train), "n_val": len(split.y_val)}
         trial.set_user_attr("data", data)
         history: list[dict] = []
         flags = {"pruned": False, "lost": False, "cancelled": False, "check_now": True, "last_check": 0.0}
@@ -169,7 +176,7 @@ class _RunTrial:
             now = time.monotonic()
             if flags["check_now"] or now - flags["last_check"] >= CANCEL_POLL_S:
                 flags["check_now"], flags["last_check"] = False, now
-                flags["cancelled"] = self._cancel_requested(trial_id)
+                flags["cancelled"] = self._cancel_requested(trial.number)
             return flags["cancelled"]
 
         result = training.train_run(config, split, on_epoch=on_epoch, should_stop=should_stop)
@@ -188,17 +195,30 @@ class _RunTrial:
             why = f"the loss became NaN/inf or exploded at epoch {len(history)} (learning rate too high?)"
             trial.set_user_attr("error", why)
             return max(accs) if accs else 0.0
-        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
         card = dict(result.card)
         card["name"] = f"{self.study_name} run {trial.number}: {card.get('name', spec.model)}"
-        card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": safe_url(self.store.url)}
-        training.save_model(result.model, card, model_dir)
+        card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": safe_url(self.storage_url)}
+        try:
+            training.save_model(result.model, card, model_dir)
+        except OSError as exc:
+            raise RunFailed(f"the trained model could not be saved to {model_dir}: {exc.strerror or exc}") from exc
         trial.set_user_attr("model_dir", str(model_dir))
         trial.set_user_attr("status", "done")
         value = card.get("val_accuracy")
         if value is None or not math.isfinite(value):
             value = accs[-1] if accs else 0.0
         return float(value)
+
+
+def _check_writable(folder: Path) -> None:
+    """RunFailed naming the folder when a model cannot be written there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise RunFailed(f"cannot save models in {folder}: {exc.strerror or exc} "
+                        "(a full or read-only disk?)") from exc
 
 
 def _launcher_log(settings: Settings, pid: int) -> str | None:
@@ -225,7 +245,7 @@ class Worker:
         self.only = study
         self.grace_period = grace_period
         self.heartbeat_interval = heartbeat_interval
-        self.store = open_storage(self.url, heartbeat_interval, grace_period)
+        self.store = open_storage(self.url, heartbeat_interval, grace_period, home=settings.home_dir)
         self.log = log or (lambda msg: print(msg, flush=True))
         self.on_run_end = on_run_end
         self.pid = os.getpid()
@@ -234,6 +254,7 @@ class Worker:
         self._splits: dict = {}
         self._last_touch = 0.0
         self._current: str | None = None
+        self._touch_failed = False
         self._log_path = _launcher_log(settings, self.pid)
 
     # -- liveness file (sweeps.workers_alive reads it)
@@ -242,47 +263,58 @@ class Worker:
         now = time.monotonic()
         if force or current != self._current or now - self._last_touch > 5:
             self._last_touch, self._current = now, current
-            write_worker_file(self.settings, self.pid, self.url, current=current, started=self.started,
-                              log=self._log_path)
+            try:
+                write_worker_file(self.settings, self.pid, self.url, current=current, started=self.started,
+                                  log=self._log_path)
+            except OSError as exc:  # a full or read-only home: the runs matter more than this file
+                if not self._touch_failed:
+                    self.log(f"worker {self.pid}: cannot write its pid file ({exc}); working on")
+                self._touch_failed = True
 
     # -- what to do next
 
     def _sweep_names(self) -> list[str]:
         if self.only:
             return [self.only]
-        return [s.study_name for s in self.store.get_all_studies() if STUDY_ATTR in s.user_attrs]
+        summaries = optuna.get_all_study_summaries(self.store, include_best_trial=False)
+        return [s.study_name for s in summaries if STUDY_ATTR in s.user_attrs]
 
     def _study(self, name: str) -> tuple[optuna.Study, _RunTrial]:
         if name not in self._objectives:
-            attrs = self.store.get_study_user_attrs(self.store.get_study_id_from_name(name))
-            if STUDY_ATTR not in attrs:
+            study = optuna.load_study(study_name=name, storage=self.store)
+            meta = study.user_attrs.get(STUDY_ATTR)
+            if meta is None:
                 raise KeyError(f"study {name!r} is not a SketchLab sweep")
-            spec = SweepSpec.from_dict(attrs[STUDY_ATTR]["spec"])
+            spec = SweepSpec.from_dict(meta["spec"])
             study = optuna.load_study(study_name=name, storage=self.store, sampler=_sampler(spec),
                                       pruner=_pruner(spec))
-            objective = _RunTrial(self.store, name, spec, self.settings, self._splits, self.touch)
+            objective = _RunTrial(study, meta, self.settings, self._splits, self.touch, self.url)
             self._objectives[name] = (study, objective)
         return self._objectives[name]
 
+    def next_sweep(self, queued: list[str]) -> str | None:
+        """Which of the sweeps with queued runs (oldest first) to serve next: the oldest.
+        A fairer queue (e.g. round-robin over the sweeps' owners) replaces only this."""
+        return queued[0] if queued else None
+
     def _scan(self) -> tuple[str | None, bool]:
-        """(oldest sweep with a queued run, whether some run is still running anywhere)."""
-        running = False
+        """(the sweep to serve next, whether some run is still running anywhere)."""
+        running, queued = False, []
+        live_states = (TrialState.WAITING, TrialState.RUNNING)
         for name in self._sweep_names():
-            study_id = self.store.get_study_id_from_name(name)
-            live = self.store.get_all_trials(study_id, deepcopy=False,
-                                             states=(TrialState.WAITING, TrialState.RUNNING))
+            study = self._study(name)[0]
+            live = study.get_trials(deepcopy=False, states=live_states)
             if any(t.state == TrialState.RUNNING for t in live):
                 # Re-queue runs whose worker died (stale heartbeat); Optuna's optimize also does
                 # this, but only right before it starts a trial.
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(self._study(name)[0])
-                live = self.store.get_all_trials(study_id, deepcopy=False,
-                                                 states=(TrialState.WAITING, TrialState.RUNNING))
+                    optuna.storages.fail_stale_trials(study)
+                live = study.get_trials(deepcopy=False, states=live_states)
             running = running or any(t.state == TrialState.RUNNING for t in live)
             if any(t.state == TrialState.WAITING for t in live):
-                return name, running
-        return None, running
+                queued.append(name)
+        return self.next_sweep(queued), running
 
     def _run_one(self, name: str) -> None:
         study, objective = self._study(name)
@@ -303,14 +335,25 @@ class Worker:
         for frozen in finished:
             if "run" not in frozen.user_attrs:
                 continue
-            cancelled = bool(self.store.get_study_user_attrs(objective.study_id).get("cancelled"))
-            record = _run_record(frozen, cancelled, {})
+            record = run_record(frozen, study.user_attrs, {})
             acc = f" val_acc={record.last_val_accuracy:.4f}" if record.last_val_accuracy is not None else ""
             err = f" ({record.error})" if record.error else ""
             self.log(f"{name} run {record.number}: {record.state}{acc} "
                      f"[{time.monotonic() - t0:.1f} s]{err}")
             if self.on_run_end is not None:
                 self.on_run_end(name, record)
+
+    def _may_exit(self) -> bool:
+        """Nothing queued: leave, under the lock so a launcher cannot count us alive and then
+        see us go (without a writable home there is no lock, and no launcher to race)."""
+        try:
+            with workers_lock(self.settings):
+                if self._scan()[0] is None:
+                    remove_worker_file(self.settings, self.pid)
+                    return True
+                return False
+        except OSError:
+            return self._scan()[0] is None
 
     def run(self, once: bool = False, wait: bool = False, poll_s: float = 2.0) -> int:
         """Work until nothing is left (or one run with `once`); returns the runs handled."""
@@ -337,14 +380,14 @@ class Worker:
                     self.touch()
                     time.sleep(poll_s)
                     continue
-                with workers_lock(self.settings):
-                    # Under the lock a launcher cannot count us alive and then see us leave.
-                    if self._scan()[0] is None:
-                        remove_worker_file(self.settings, self.pid)
-                        break
+                if self._may_exit():
+                    break
         finally:
-            remove_worker_file(self.settings, self.pid)
-            self.store.remove_session()
+            try:
+                remove_worker_file(self.settings, self.pid)
+            except OSError:
+                pass
+            self.store.remove_session()  # close its database connections
         self.log(f"worker {self.pid}: {done} run(s), nothing left to do")
         return done
 

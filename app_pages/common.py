@@ -6,6 +6,7 @@ Only caching and layout live here; what is computed comes from `sketchlab`.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -29,6 +30,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     return (SketchLabError, NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError,
             SweepError, ValueError, OSError)
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#!|~$"})
+
+
+def escape_markdown(text) -> str:
+    """Text from a file (a card's model name) shown literally in Markdown: no links, images or markup."""
+    return str(text).translate(_MARKDOWN_SPECIALS)
 
 
 @contextmanager
@@ -59,28 +68,56 @@ def data_problems(s: Settings) -> list[str]:
     return _overview(explore.data_signature(s.data_dir))[1]
 
 
-@st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _predictor(entries: tuple):
+@st.cache_resource(show_spinner="Loading models…", max_entries=8)
+def _models_in_use(signature: tuple, _s: Settings) -> registry.ModelsInUse:
+    import numpy as np
+
+    from sketchlab.guesses import ModelGuesses, guesses_html
+
+    use = registry.load_models_in_use(_s)  # the signature names both folders, so it is the whole key
+    if use.networks:  # one guess now warms every step a stroke takes (imports, the rasterizer)
+        pred = predictor_for(use, use.networks).predict_strokes([np.array([[0.0, 0.0], [9.0, 9.0]])])
+        guesses_html([ModelGuesses(kind, "", answer) for kind, answer in pred.top_k.items()], pred.image, 1)
+    return use
+
+
+def models_in_use(s: Settings) -> registry.ModelsInUse:
+    """The models the app answers with, loaded once per model file version and shared by every
+    session. Checking the versions is a few `stat` calls: cheap enough for every stroke."""
+    return _models_in_use(registry.models_signature(s), s)
+
+
+def predictor_for(use: registry.ModelsInUse, kinds):
+    """A Predictor over some of the loaded models (a thin wrapper: nothing is loaded here)."""
     from sketchlab.predict import Predictor
 
-    return Predictor.from_dirs({kind: path for kind, path, _version in entries})
-
-
-def predictor_for(models: dict[str, registry.ModelInfo]):
-    """One shared Predictor per set of model files. The key holds each file's mtime and size,
-    so a model promoted on the Train page is loaded on the next run of any page."""
-    return _predictor(tuple((kind, str(info.path), info.version) for kind, info in models.items()))
+    return Predictor({kind: use.networks[kind] for kind in kinds})
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=4)
-def _keras_model(path: str, version: tuple):
-    from sketchlab.training import load_model
+def _network(path: str, version: tuple):
+    from sketchlab.inference import load_network
 
-    return load_model(path)[0]
+    return load_network(path)[0]
 
 
-def keras_model(info: registry.ModelInfo):
-    return _keras_model(str(info.path), info.version)
+def network(info: registry.ModelInfo):
+    """A model's numpy forward pass (no TensorFlow), shared by every session."""
+    return _network(str(info.path), info.version)
+
+
+# ---------------------------------------------------------------- the canvas
+
+_canvas_fixes = st.components.v2.component(
+    "sketchlab.canvas_fixes", js=(Path(__file__).parent / "assets" / "canvas_fixes.js").read_text(encoding="utf-8"),
+)
+
+
+def canvas_fixes() -> None:
+    """streamlit-drawable-canvas without its own toolbar, fitting narrow screens, keeping dots
+    (`assets/canvas_fixes.js`). Rendered once per page run, in the sidebar, where it takes no room."""
+    with st.sidebar:
+        _canvas_fixes(key="sketchlab_canvas_fixes")
 
 
 # ---------------------------------------------------------------- sidebar
@@ -113,38 +150,48 @@ def _download(s: Settings, per_class: int) -> None:
     bar.progress(1.0, text=f"Downloaded {n} classes")
 
 
-def sidebar(s: Settings) -> None:
-    """Where the data comes from and whether it is there; the models the Draw page uses."""
-    with st.sidebar:
-        st.markdown("#### Data")
-        st.caption(f"`{s.data_dir}`")
-        try:
-            overview, problems = data_overview(s), data_problems(s)
-        except user_errors() as exc:
-            overview, problems = {}, []
-            st.error(f"The data folder could not be read: {exc}")
-        if overview:
-            total = sum(c.total for c in overview.values())
-            st.success(f"{len(overview)} classes, {total:,} drawings")
-        else:
-            st.warning("No data yet. " + no_data_message(s.data_dir))
-        if problems:
-            with st.expander(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the data folder "
-                             "(skipped)"):
-                st.text("\n".join(problems))
-        with st.expander("Download QuickDraw-10", expanded=not overview):
-            st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
-                       "bucket (needs internet).")
-            per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500,
-                                        key="download_per_class")
-            if st.button("Download", key="download_button"):
-                with explained("download the data"):
-                    _download(s, int(per_class))
-                    st.rerun()
+def sidebar(s: Settings, data: bool = True) -> None:
+    """Where the data comes from and whether it is there; the models the Draw page uses.
 
+    `data=False` (the Draw page, which needs no data) leaves out the data folder: no scan
+    of it, and no "no data yet" notice for a person who only wants to draw.
+    """
+    with st.sidebar:
+        if data:
+            _data_sidebar(s)
         st.markdown("#### Models in use")
-        models = registry.active_models(s)
-        if not models:
+        use = models_in_use(s)
+        if not use.models:
             st.warning(no_models_message(s))
-        for kind, info in models.items():
-            st.markdown(f"**{info.name}** · `{kind}`  \n{info.details}")
+        for note in use.notes:
+            st.warning(note)
+        for kind, info in use.models.items():
+            st.markdown(f"**{escape_markdown(info.name)}** · `{kind}`  \n{escape_markdown(info.details)}")
+
+
+def _data_sidebar(s: Settings) -> None:
+    st.markdown("#### Data")
+    st.caption(f"`{s.data_dir}`")
+    try:
+        overview, problems = data_overview(s), data_problems(s)
+    except user_errors() as exc:
+        overview, problems = {}, []
+        st.error(f"The data folder could not be read: {exc}")
+    if overview:
+        total = sum(c.total for c in overview.values())
+        st.success(f"{len(overview)} classes, {total:,} drawings")
+    else:
+        st.warning("No data yet. " + no_data_message(s.data_dir))
+    if problems:
+        with st.expander(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the data folder "
+                         "(skipped)"):
+            st.text("\n".join(problems))
+    with st.expander("Download QuickDraw-10", expanded=not overview):
+        st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
+                   "bucket (needs internet).")
+        per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500,
+                                    key="download_per_class")
+        if st.button("Download", key="download_button"):
+            with explained("download the data"):
+                _download(s, int(per_class))
+                st.rerun()

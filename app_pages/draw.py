@@ -1,20 +1,31 @@
-"""Draw: a canvas, and after every stroke the top-k guesses of the models side by side."""
+"""Draw: a canvas, and after every stroke the top-k guesses of the models side by side.
+
+Live: a stroke reruns only `drawing_area`, a fragment holding the canvas, its Undo and
+Clear buttons and the guesses; the title, the controls and the sidebar run once per
+visit. The models are numpy networks shared by every session (`sketchlab.inference`,
+no TensorFlow), loaded before the canvas is shown, so the first stroke is as quick as
+any other; the guesses are one small block of HTML (`sketchlab.guesses`).
+"""
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages.common import explained, no_models_message, predictor_for, settings, sidebar
-from sketchlab import plots, registry
+from app_pages.common import (canvas_fixes, escape_markdown, explained, models_in_use, no_models_message,
+                              predictor_for, settings, sidebar)
 from sketchlab.canvas import strokes_from_canvas
+from sketchlab.guesses import STYLE, ModelGuesses, guesses_html
 
 CANVAS_SIZE = 400
-BAR_COLORS = ("#1f77b4", "#e4572e", "#2a9d8f", "#8d6cab")
+PROMPT = ("✏️ Draw something on the canvas — an apple, a banana, the Eiffel Tower… "
+          "The models guess after every stroke.")
 
 s = settings()
-sidebar(s)
+sidebar(s, data=False)
 st.title("Draw")
 
-models = registry.active_models(s)
+# Loaded before the canvas is shown (once per model file, for every session), so the first
+# stroke is as quick as any other; a model that cannot be loaded is named in the sidebar.
+models = models_in_use(s).models
 if not models:
     st.error(no_models_message(s))
     st.stop()
@@ -32,70 +43,66 @@ shown = c3.multiselect(
 )
 shown = [kind for kind in shown if kind in models] or default_kinds
 
-# Clearing or undoing remounts the canvas under a new key with the wanted starting drawing.
+# Undo and Clear remount the canvas under a new key with the wanted starting drawing.
 st.session_state.setdefault("draw_generation", 0)
 st.session_state.setdefault("draw_initial", None)
-canvas_key = f"draw_canvas_{st.session_state.draw_generation}"
+st.session_state.setdefault("draw_objects", [])
 
-left, right = st.columns([1, 1], gap="medium")
-with left:
-    result = st_canvas(
-        stroke_width=stroke_width, stroke_color="#000000", background_color="#fbfaf7",
-        height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
-        initial_drawing=st.session_state.draw_initial, key=canvas_key,
-    )
-    objects = list((result.json_data or {}).get("objects") or [])
-    b1, b2, _ = st.columns([1, 1, 1])
-    if b1.button("Undo", icon=":material/undo:", disabled=not objects, key="draw_undo"):
-        st.session_state.draw_initial = {"objects": objects[:-1]}
-        st.session_state.draw_generation += 1
-        st.rerun()
-    if b2.button("Clear", icon=":material/delete:", disabled=not objects, key="draw_clear"):
-        st.session_state.draw_initial = None
-        st.session_state.draw_generation += 1
-        st.rerun()
 
-PROMPT = ("✏️ Draw something on the canvas — an apple, a banana, the Eiffel Tower… "
-          "The models guess after every stroke.")
+def _restart(initial) -> None:
+    st.session_state.draw_initial = initial
+    st.session_state.draw_objects = list((initial or {}).get("objects") or [])
+    st.session_state.draw_generation += 1
 
-with right:
-    strokes = strokes_from_canvas(result.json_data)
-    if not strokes:
-        st.info(PROMPT)
-        st.stop()
-    with explained("make a prediction"):
-        predictor = predictor_for({kind: models[kind] for kind in shown})
-        prediction = predictor.predict_strokes(strokes, k=k)
-        if prediction.empty:
-            st.info(PROMPT)
-            st.stop()
 
-        firsts = {kind: answer[0][0] for kind, answer in prediction.top_k.items() if answer}
-        agree = prediction.agree()
-        if agree:
-            st.success(f"The models agree: **{next(iter(firsts.values()))}**")
-        elif agree is False:
-            said = "; ".join(f"{models[kind].name} says **{label}**" for kind, label in firsts.items())
-            st.warning(f"The models disagree: {said}")
+def _undo() -> None:
+    _restart({"objects": st.session_state.draw_objects[:-1]})
 
-        cols = st.columns(len(shown))
-        for i, (col, kind) in enumerate(zip(cols, shown)):
-            info = models[kind]
-            with col:
-                st.markdown(f"**{info.name}**")
-                st.caption(info.details)
-                if prediction.errors.get(kind):
-                    st.error(prediction.errors[kind])
-                    continue
-                st.plotly_chart(
-                    plots.topk_figure(prediction.top_k[kind], color=BAR_COLORS[i % len(BAR_COLORS)]),
-                    key=f"draw_bars_{kind}", config={"displayModeBar": False},
-                )
-        c_img, c_text = st.columns([1, 2])
-        with c_img:
-            st.plotly_chart(plots.image_figure(prediction.image, height=180), key="draw_seen",
-                            config={"displayModeBar": False})
-        c_text.caption(
-            "What the models saw: your strokes normalized and rasterized to 28×28 exactly like "
-            f"the training drawings ({len(strokes)} stroke{'s' if len(strokes) != 1 else ''})."
+
+@st.fragment
+def drawing_area(shown: list[str], k: int, stroke_width: int) -> None:
+    use = models_in_use(s)  # a stat per model file: a promotion counts from the next stroke
+    models = use.models
+    shown = [kind for kind in shown if kind in models]
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        result = st_canvas(
+            stroke_width=stroke_width, stroke_color="#000000", background_color="#fbfaf7",
+            height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
+            initial_drawing=st.session_state.draw_initial,
+            key=f"draw_canvas_{st.session_state.draw_generation}",
         )
+        objects = list((result.json_data or {}).get("objects") or [])
+        st.session_state.draw_objects = objects
+        b1, b2, _ = st.columns([1, 1, 1])
+        b1.button("Undo", icon=":material/undo:", disabled=not objects, key="draw_undo", on_click=_undo)
+        b2.button("Clear", icon=":material/delete:", disabled=not objects, key="draw_clear",
+                  on_click=_restart, args=(None,))
+
+    with right:
+        with explained("make a prediction"):
+            strokes = strokes_from_canvas(result.json_data)
+            if not strokes or not shown:
+                st.info(PROMPT)
+                return
+            prediction = predictor_for(use, shown).predict_strokes(strokes, k=k)
+            if prediction.empty:
+                st.info(PROMPT)
+                return
+            firsts = {kind: answer[0][0] for kind, answer in prediction.top_k.items() if answer}
+            agree = prediction.agree()
+            if agree:
+                st.success(f"The models agree: **{escape_markdown(next(iter(firsts.values())))}**")
+            elif agree is False:
+                st.warning("The models disagree: " + "; ".join(
+                    f"{escape_markdown(models[kind].name)} says **{escape_markdown(label)}**" for kind, label in firsts.items()))
+            guesses = [ModelGuesses(models[kind].name, models[kind].details, prediction.top_k.get(kind, []),
+                                    prediction.errors.get(kind, "")) for kind in shown]
+            st.html(guesses_html(guesses, prediction.image, len(strokes)))
+
+
+canvas_fixes()
+# The guesses' styles, sent once per visit; it also makes the browser load its HTML element
+# before the first stroke, not after it.
+st.html(STYLE)
+drawing_area(shown, k, stroke_width)

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app_pages.common import data_overview, explained, keras_model, settings, sidebar
+from app_pages.common import data_overview, explained, network, settings, sidebar
 from sketchlab import explore, plots, registry
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.dataset import no_data_message
@@ -35,7 +35,7 @@ def evaluation(signature: tuple, _info: registry.ModelInfo, version: tuple, cach
     per_class = (_info.card.get("hyperparameters") or {}).get("per_class")
     balanced = ((_info.card.get("data") or {}).get("split") or {}).get("balanced", True)
     held = explore.heldout_split(signature[0], _info.classes, per_class, cache_dir, balanced=balanced)
-    return held, explore.evaluate(keras_model(_info), held)
+    return held, explore.evaluate(network(_info), held)
 
 
 def plural(n: int, word: str) -> str:

@@ -9,17 +9,16 @@ Strokes go through `preprocess_strokes` = `normalize_strokes` → `rasterize_str
 exactly the path the training data took, so a canvas drawing and the same drawing
 from a data file give the same bitmap.
 
-Speed: `model.predict` costs ~75 ms per call here (it builds a dataset and an iterator
-each time). Each model is instead traced once into a TensorFlow concrete function for
-input (None, 784) and called directly: well under a millisecond per model.
-Thread safety: Streamlit sessions share one Predictor (st.cache_resource); each
-model's call runs under its own lock, and preprocessing keeps no shared state
-(the rasterizer's cairo surfaces are per thread).
+Speed: the models run as numpy networks (`sketchlab.inference`), read from their .keras
+files without importing TensorFlow: a model loads in milliseconds and answers in well
+under a millisecond (Keras' `model.predict` costs ~75 ms per call, and TensorFlow's import
+seconds). Thread safety: Streamlit sessions share one Predictor (st.cache_resource); the
+networks are stateless, and preprocessing keeps no shared state (the rasterizer's cairo
+surfaces are per thread).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from .drawing import normalize_strokes
 from .errors import SketchLabError
+from .inference import Network, load_network
 from .raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, bitmap_to_input, rasterize_drawing
 
 SIDE = 28
@@ -114,28 +114,19 @@ def bitmap_from_image(img) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8)
 
 
-class _CompiledModel:
-    """One model's forward pass traced once for (None, 784) float32, called under a lock."""
+class _Model:
+    """One model's forward pass (a numpy `Network`), its card and its class names."""
 
     def __init__(self, model, card: dict):
-        import tensorflow as tf
-
-        self.model = model
+        self.network = model if isinstance(model, Network) else Network.from_keras_model(model)
         self.card = card
         self.classes = [str(c) for c in card["classes"]]
-        n_out = int(model.output_shape[-1])
-        if n_out != len(self.classes):
-            raise ValueError(f"model has {n_out} outputs but its card lists {len(self.classes)} classes")
-        spec = tf.TensorSpec((None, SIDE * SIDE), tf.float32)
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec]).get_concrete_function()
-        self._tf = tf
-        self._lock = threading.Lock()
+        if self.network.n_outputs != len(self.classes):
+            raise ValueError(f"model has {self.network.n_outputs} outputs but its card lists "
+                             f"{len(self.classes)} classes")
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        batch = self._tf.constant(np.asarray(x, dtype=np.float32).reshape(-1, SIDE * SIDE))
-        with self._lock:
-            out = self._forward(batch)
-        return np.asarray(out, dtype=np.float64)
+        return self.network(x).astype(np.float64)
 
 
 def top_k(probs: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:
@@ -149,17 +140,15 @@ class Predictor:
     """Top-k from several models at once; cheap to call, safe to share between threads."""
 
     def __init__(self, models: dict):
-        """`models`: name → (keras.Model, card dict); class names come from each card."""
+        """`models`: name → (Network or keras.Model, card dict); class names come from each card."""
         if not models:
             raise ValueError("a Predictor needs at least one model")
-        self._models = {name: _CompiledModel(model, card) for name, (model, card) in models.items()}
+        self._models = {name: _Model(model, card) for name, (model, card) in models.items()}
 
     @classmethod
     def from_dirs(cls, dirs: dict) -> "Predictor":
-        """name → model directory (model.keras + card.json). Raises ModelLoadError."""
-        from .training import load_model
-
-        return cls({name: load_model(Path(d)) for name, d in dirs.items()})
+        """name → model directory (model.keras + card.json), read without TensorFlow. Raises ModelLoadError."""
+        return cls({name: load_network(Path(d)) for name, d in dirs.items()})
 
     @property
     def names(self) -> list[str]:

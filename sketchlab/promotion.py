@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import explore, registry
-from .training import load_model
+from .inference import load_network
 
 
 @dataclass
@@ -46,7 +46,7 @@ def _scores(name: str, evaluation: explore.Evaluation, note: str = "") -> Scores
 
 def compare_with_current(run_dir, settings) -> Comparison:
     """The candidate in `run_dir` and the model of its kind in use, on the candidate's held-out split."""
-    model, card = load_model(run_dir)
+    model, card = load_network(run_dir)
     kind = card.get("kind", "mlp")
     classes = list(card["classes"])
     per_class = (card.get("hyperparameters") or {}).get("per_class")
@@ -60,7 +60,7 @@ def compare_with_current(run_dir, settings) -> Comparison:
                           f"the {kind} in use knows other classes ({len(info.classes)}: "
                           f"{', '.join(info.classes[:5])}{'…' if len(info.classes) > 5 else ''}), "
                           "so the two cannot answer the same drawings")
-    current_model, current_card = load_model(info.path)
+    current_model, current_card = load_network(info.path)
     order = {c: i for i, c in enumerate(current_card["classes"])}
     # The same drawings, labelled in the current model's class order.
     labels = np.array([order[classes[y]] for y in held.labels], dtype=np.int64)

@@ -5,7 +5,7 @@ Two places hold models, each as `<kind>/model.keras` + `<kind>/card.json`:
 - promoted models in `settings.promoted_dir` (`<home>/promoted/`), written by `promote`
   when someone picks a finished training run on the Train page.
 A promoted model of a kind replaces the shipped model of that kind everywhere the app
-predicts. Only cards are read here (cheap JSON); loading Keras models is the Predictor's job.
+predicts, unless it cannot be loaded: then the shipped one stands in (`load_models_in_use`).
 The file names and the card reader are training's (`save_model` writes the same layout).
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .errors import SketchLabError
 from .fileio import atomic_dir, remove_dir
-from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card, load_model
+from .inference import load_network
+from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card
 
 # Kinds first in this order; any other kind a card names comes after, alphabetically.
 KIND_ORDER = ("mlp", "cnn", "strong")
@@ -101,7 +102,7 @@ def _kind_sort_key(kind: str):
     return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), kind)
 
 
-def _scan(root: Path, source: str) -> dict[str, ModelInfo]:
+def _scan(root: Path, source: str, problems: list | None = None) -> dict[str, ModelInfo]:
     found: dict[str, ModelInfo] = {}
     if not root.is_dir():
         return found
@@ -110,10 +111,29 @@ def _scan(root: Path, source: str) -> dict[str, ModelInfo]:
             continue
         try:
             card = load_card(folder)
-        except ModelLoadError:
+        except ModelLoadError as exc:
+            if problems is not None:
+                problems.append(f"The {source} {folder.name} model was skipped: {exc}.")
             continue  # a broken folder is skipped; the other kinds still work
         found[folder.name] = ModelInfo(folder.name, folder, card, source, file_version(folder / MODEL_FILE))
     return found
+
+
+def models_signature(settings) -> tuple:
+    """What `active_models` depends on: each model folder's model and card file versions.
+
+    A few `stat` calls, cheap enough for every stroke on the Draw page: a model promoted
+    (or taken back) on the Train page changes it, and the next stroke uses the new model.
+    """
+    out = []
+    for root in (Path(settings.models_dir), Path(settings.promoted_dir)):
+        try:
+            folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            folders = []
+        out.append((str(root), tuple((f.name, file_version(f / MODEL_FILE), file_version(f / CARD_FILE))
+                                     for f in folders)))
+    return tuple(out)
 
 
 def list_models(settings) -> list[ModelInfo]:
@@ -129,6 +149,42 @@ def active_models(settings) -> dict[str, ModelInfo]:
     active = _scan(Path(settings.models_dir), "shipped")
     active.update(_scan(Path(settings.promoted_dir), "promoted"))
     return {k: active[k] for k in sorted(active, key=_kind_sort_key)}
+
+
+@dataclass
+class ModelsInUse:
+    """The models the app answers with, loaded: one per kind, and why any fell back.
+
+    `networks[kind]` is (numpy Network, card), ready for `predict.Predictor`.
+    """
+
+    models: dict[str, ModelInfo]
+    networks: dict[str, tuple]
+    notes: list[str]
+
+
+def load_models_in_use(settings) -> ModelsInUse:
+    """Load the model of each kind, isolated: a promoted model that cannot be loaded (corrupt,
+    foreign, a card that does not fit) gives way to the shipped model of its kind, and a note
+    says so; one broken model never stops the others. Cards that cannot be read are skipped
+    when the folders are listed."""
+    notes: list[str] = []
+    shipped = _scan(Path(settings.models_dir), "shipped", notes)
+    promoted = _scan(Path(settings.promoted_dir), "promoted", notes)
+    models, networks = {}, {}
+    for kind in sorted(set(shipped) | set(promoted), key=_kind_sort_key):
+        for info in (promoted.get(kind), shipped.get(kind)):
+            if info is None:
+                continue
+            try:
+                networks[kind] = load_network(info.path)
+            except ModelLoadError as exc:
+                fallback = " the shipped one is used instead" if info.source == "promoted" and kind in shipped else ""
+                notes.append(f"The {info.source} {kind} model could not be loaded ({exc});{fallback or ' it is left out'}.")
+                continue
+            models[kind] = info
+            break
+    return ModelsInUse(models, networks, notes)
 
 
 def promote(run_dir, settings, check_loads: bool = True) -> Path:
@@ -154,7 +210,7 @@ def promote(run_dir, settings, check_loads: bool = True) -> Path:
         raise PromoteError(f"the card in {run_dir} names no model kind")
     if check_loads:
         try:
-            load_model(run_dir)
+            load_network(run_dir)  # the Draw page runs it this way: refused here, not there
         except ModelLoadError as exc:
             raise PromoteError(str(exc)) from None
 

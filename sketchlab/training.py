@@ -301,11 +301,16 @@ def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-    """Class probabilities for many rows (compiled forward pass, no `model.predict` overhead)."""
+    """Class probabilities for many rows, from a keras.Model (compiled forward pass, no
+    `model.predict` overhead) or a numpy `inference.Network` (in small batches: its
+    convolutions unfold each image into ~1 MB of windows)."""
+    keras_model = hasattr(model, "predict_on_batch")
+    n_out = model.output_shape[-1] if keras_model else model.n_outputs
     if len(X) == 0:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    parts = [np.asarray(model.predict_on_batch(X[i : i + batch_size])) for i in range(0, len(X), batch_size)]
-    return np.concatenate(parts)
+        return np.zeros((0, n_out), dtype=np.float32)
+    step = batch_size if keras_model else 64
+    run = model.predict_on_batch if keras_model else model
+    return np.concatenate([np.asarray(run(X[i : i + step])) for i in range(0, len(X), step)])
 
 
 def _val_metrics(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -553,6 +558,9 @@ def load_card(path) -> dict:
         raise ModelLoadError(f"{card_path}: not a readable model card ({exc})") from exc
     if not isinstance(card, dict) or not isinstance(card.get("classes"), list) or len(card["classes"]) < 2:
         raise ModelLoadError(f"{card_path}: model card has no list of classes")
+    classes = card["classes"]
+    if not all(isinstance(c, str) and c.strip() for c in classes) or len(set(classes)) != len(classes):
+        raise ModelLoadError(f"{card_path}: the card's classes must be distinct names (text), got {classes[:5]!r}")
     return card
 
 

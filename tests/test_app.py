@@ -8,6 +8,8 @@ under the canvas key holds {"drawing": {"raw": fabric_json, "data": png_or_None}
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import time
 from pathlib import Path
@@ -41,6 +43,19 @@ def canvas_state(*objects):
 
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
+
+
+def html_text(at) -> str:
+    """The HTML blocks of a run (the Draw page's guesses are one)."""
+    return "\n".join(e.proto.body for e in at.get("html"))
+
+
+def guess_labels(at) -> list[list[str]]:
+    """Each model's guessed labels, best first, read from the guesses' HTML."""
+    import re
+
+    blocks = html_text(at).split('<div class="sl-model">')[1:]
+    return [re.findall(r'<span class="sl-label" title="([^"]*)"', block) for block in blocks]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +114,7 @@ def test_draw_empty_canvas_shows_a_prompt(draw_env):
     at = new_app()
     assert_clean(at)
     assert "Draw something" in texts(at.info)
-    assert not at.get("plotly_chart")
+    assert "sl-model" not in html_text(at)
 
 
 def test_draw_shows_both_models_side_by_side(draw_env):
@@ -107,39 +122,46 @@ def test_draw_shows_both_models_side_by_side(draw_env):
     at.session_state["draw_canvas_0"] = canvas_state(circle_path())
     at.run()
     assert_clean(at)
-    shown = texts(at.markdown)
+    guesses = html_text(at)
     for kind in ("mlp", "cnn"):
-        assert f"**{draw_env[kind].name}**" in shown
-    captions = texts(at.caption)
-    assert draw_env["mlp"].accuracy_text in captions and "(1 stroke)" in captions
-    assert len(at.get("plotly_chart")) == 3  # two top-k bar charts + the 28x28 image
+        assert f'<div class="sl-name">{html.escape(draw_env[kind].name)}</div>' in guesses
+        assert html.escape(draw_env[kind].accuracy_text) in guesses
+    assert "(1 stroke)" in guesses and 'src="data:image/png;base64,' in guesses  # the 28x28 they saw
+    assert [len(labels) for labels in guess_labels(at)] == [3, 3]
+    assert not at.get("plotly_chart")  # light HTML bars, no chart library per stroke
     assert "The models agree" in texts(at.success) or "The models disagree" in texts(at.warning)
     assert "Draw something" not in texts(at.info)
 
 
-def test_draw_top_k_follows_the_slider(app_env):
-    import json
+def test_draw_page_needs_no_data_folder_and_says_nothing_about_it(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "empty"))
+    at = new_app()
+    assert_clean(at)
+    assert not at.sidebar.warning and not at.sidebar.button  # no "No data yet", no download
+    assert "tiny mlp" in texts(at.sidebar.markdown)
 
+
+def test_draw_top_k_follows_the_slider(app_env):
     at = new_app()
     at.session_state["draw_canvas_0"] = canvas_state(circle_path())
     at.slider(key="draw_k").set_value(4)
     at.run()
     assert_clean(at)
-    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert len(bars["y"]) == 4 and sorted(bars["y"]) == sorted(SYNTHETIC_CLASSES)
+    for labels in guess_labels(at):
+        assert sorted(labels) == sorted(SYNTHETIC_CLASSES)
 
 
 def test_draw_undo_removes_the_last_stroke_and_clear_empties(app_env):
     at = new_app()
     at.session_state["draw_canvas_0"] = canvas_state(circle_path(), line_path(10, 10, 300, 300))
     at.run()
-    assert "(2 strokes)" in texts(at.caption)
+    assert "(2 strokes)" in html_text(at)
 
     at.button(key="draw_undo").click().run()
     assert_clean(at)
     assert at.session_state["draw_generation"] == 1
     assert len(at.session_state["draw_initial"]["objects"]) == 1
-    assert "(1 stroke)" in texts(at.caption)
+    assert "(1 stroke)" in html_text(at)
 
     at.button(key="draw_clear").click().run()
     assert_clean(at)
@@ -157,6 +179,7 @@ def test_draw_degenerate_or_foreign_canvas_objects_do_not_crash(app_env):
     at.session_state["draw_canvas_0"] = canvas_state({"type": "path", "path": [["M", 5, 5], ["L", 5, 5]]})
     at.run()  # a single dot: still a drawing, must not raise
     assert_clean(at)
+    assert "(1 stroke)" in html_text(at)
 
 
 def test_draw_without_models_says_how_to_get_them(sketchlab_env, monkeypatch, tmp_path):
@@ -166,7 +189,7 @@ def test_draw_without_models_says_how_to_get_them(sketchlab_env, monkeypatch, tm
     assert "No trained models found" in texts(at.error)
 
 
-def test_a_corrupt_promoted_model_is_explained_not_raised(app_env):
+def test_a_corrupt_promoted_model_gives_way_to_the_shipped_one_and_says_so(app_env):
     broken = app_env.promoted_dir / "mlp"
     make_model_dir(broken, "mlp", name="broken")
     (broken / "model.keras").write_bytes(b"not a zip")
@@ -174,7 +197,28 @@ def test_a_corrupt_promoted_model_is_explained_not_raised(app_env):
     at.session_state["draw_canvas_0"] = canvas_state(circle_path())
     at.run()
     assert_clean(at)
-    assert "Could not make a prediction" in texts(at.error) and "model.keras" in texts(at.error)
+    notes = texts(at.sidebar.warning)
+    assert "promoted mlp model could not be loaded" in notes and "shipped one is used instead" in notes
+    assert [len(labels) for labels in guess_labels(at)] == [3, 3]  # both models still answer
+    assert "tiny mlp" in html_text(at) and "broken" not in html_text(at)
+
+
+def test_a_card_with_markup_or_odd_classes_is_shown_as_text_or_skipped(app_env):
+    sneaky = "![x](http://example.invalid/x.png) <img src=x onerror=alert(1)>"
+    make_model_dir(app_env.promoted_dir / "cnn", "cnn", name=sneaky)
+    odd = app_env.promoted_dir / "mlp"
+    make_model_dir(odd, "mlp")
+    card = json.loads((odd / "card.json").read_text())
+    (odd / "card.json").write_text(json.dumps({**card, "classes": [1, [2], 3, 4]}))
+    at = new_app()
+    at.session_state["draw_canvas_0"] = canvas_state(circle_path())
+    at.run()
+    assert_clean(at)
+    page = html_text(at)
+    assert "<img src=x" not in page and html.escape(sneaky) in page
+    assert "![x]" not in texts(at.sidebar.markdown)  # escaped: no image from an outside address
+    assert "tiny mlp" in page  # the card with number classes is skipped: the shipped mlp answers
+    assert "promoted mlp model was skipped" in texts(at.sidebar.warning)
 
 
 # ---------------------------------------------------------------- sidebar and Explore
@@ -209,7 +253,7 @@ def test_sidebar_downloads_quickdraw10_when_there_is_no_data(app_env, bucket_ser
 
     data = tmp_path / "downloaded"
     monkeypatch.setenv("SKETCHLAB_DATA", str(data))
-    at = new_app()
+    at = new_app("app_pages/explore.py")
     assert "no Quick Draw files" in texts(at.sidebar.warning)
     at.sidebar.number_input(key="download_per_class").set_value(100)
     at.sidebar.button(key="download_button").click().run()
@@ -226,14 +270,14 @@ def test_a_failed_download_is_explained(app_env, monkeypatch, tmp_path):
 
     monkeypatch.setattr(download, "DEFAULT_BASE_URL", f"http://127.0.0.1:{closed_port()}/full")
     monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "nothing"))
-    at = new_app()
+    at = new_app("app_pages/explore.py")
     at.sidebar.button(key="download_button").click().run()
     assert_clean(at)
     assert "Could not download the data" in texts(at.sidebar.error)
 
 
 def test_sidebar_shows_data_status_and_models(app_env):
-    at = new_app()
+    at = new_app("app_pages/explore.py")
     assert_clean(at)
     assert "4 classes, 120 drawings" in texts(at.sidebar.success)
     side = texts(at.sidebar.markdown)

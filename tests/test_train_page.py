@@ -37,9 +37,9 @@ def column_with(at, key: str):
     raise AssertionError(f"no column holds {key}")
 
 
-def test_no_internal_seed_names_reach_the_page():
-    text = (REPO / "app_pages" / "train.py").read_text()
-    assert "seed 0" not in text.lower()
+def test_no_internal_seed_names_reach_any_page():
+    for page in sorted((REPO / "app_pages").glob("*.py")) + [REPO / "app.py"]:
+        assert "seed 0" not in page.read_text().lower(), page.name
 
 
 def test_the_classic_experiment_is_named_by_what_it_is(app_env):

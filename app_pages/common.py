@@ -5,6 +5,7 @@ Only caching and layout live here; what is computed comes from `sketchlab`.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import streamlit as st
@@ -38,6 +39,13 @@ def explained(action: str):
         yield
     except user_errors() as exc:
         st.error(f"Could not {action}: {exc}")
+
+
+def literal(text) -> str:
+    """Text from a file (a model card's name or date) shown as itself inside st.markdown/st.caption:
+    the characters that start Markdown or Streamlit markup are escaped, so a name cannot show an
+    image from an outside address, a link or coloured text."""
+    return re.sub(r"([\\`*_\[\]<>!#|~$:{}])", r"\\\1", " ".join(str(text).split()))
 
 
 # ---------------------------------------------------------------- cached loaders
@@ -147,4 +155,4 @@ def sidebar(s: Settings) -> None:
         if not models:
             st.warning(no_models_message(s))
         for kind, info in models.items():
-            st.markdown(f"**{info.name}** · `{kind}`  \n{info.details}")
+            st.markdown(f"**{literal(info.name)}** · `{kind}`  \n{literal(info.details)}")

@@ -11,7 +11,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import data_overview, explained, settings, sidebar
+from app_pages.common import data_overview, explained, literal, settings, sidebar
 from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS, OPTIMIZERS
@@ -309,7 +309,7 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
         if not promoted:
             st.caption("None: the Draw page uses the shipped models.")
         for kind, info in promoted.items():
-            st.caption(f"`{kind}`: {info.label}")
+            st.caption(f"`{kind}`: {literal(info.label)}")
             if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
                 registry.unpromote(kind, s)
                 st.session_state.pop("train_promoted", None)

@@ -5,6 +5,7 @@ Only caching and layout live here; what is computed comes from `sketchlab`.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,14 +33,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
             SweepError, ValueError, OSError)
 
 
-_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#!|~$"})
-
-
-def escape_markdown(text) -> str:
-    """Text from a file (a card's model name) shown literally in Markdown: no links, images or markup."""
-    return str(text).translate(_MARKDOWN_SPECIALS)
-
-
 @contextmanager
 def explained(action: str):
     """Run a block; a known error becomes an `st.error` saying what could not be done and why."""
@@ -47,6 +40,13 @@ def explained(action: str):
         yield
     except user_errors() as exc:
         st.error(f"Could not {action}: {exc}")
+
+
+def literal(text) -> str:
+    """Text from a file (a model card's name or date) shown as itself inside st.markdown/st.caption:
+    the characters that start Markdown or Streamlit markup are escaped, so a name cannot show an
+    image from an outside address, a link or coloured text."""
+    return re.sub(r"([\\`*_\[\]<>!#|~$:{}])", r"\\\1", " ".join(str(text).split()))
 
 
 # ---------------------------------------------------------------- cached loaders
@@ -166,7 +166,7 @@ def sidebar(s: Settings, data: bool = True) -> None:
         for note in use.notes:
             st.warning(note)
         for kind, info in use.models.items():
-            st.markdown(f"**{escape_markdown(info.name)}** · `{kind}`  \n{escape_markdown(info.details)}")
+            st.markdown(f"**{literal(info.name)}** · `{kind}`  \n{literal(info.details)}")
 
 
 def _data_sidebar(s: Settings) -> None:

@@ -10,7 +10,7 @@ any other; the guesses are one small block of HTML (`sketchlab.guesses`).
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_pages.common import (canvas_fixes, escape_markdown, explained, models_in_use, no_models_message,
+from app_pages.common import (canvas_fixes, literal, explained, models_in_use, no_models_message,
                               predictor_for, settings, sidebar)
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.guesses import STYLE, ModelGuesses, guesses_html
@@ -92,10 +92,10 @@ def drawing_area(shown: list[str], k: int, stroke_width: int) -> None:
             firsts = {kind: answer[0][0] for kind, answer in prediction.top_k.items() if answer}
             agree = prediction.agree()
             if agree:
-                st.success(f"The models agree: **{escape_markdown(next(iter(firsts.values())))}**")
+                st.success(f"The models agree: **{literal(next(iter(firsts.values())))}**")
             elif agree is False:
                 st.warning("The models disagree: " + "; ".join(
-                    f"{escape_markdown(models[kind].name)} says **{escape_markdown(label)}**" for kind, label in firsts.items()))
+                    f"{literal(models[kind].name)} says **{literal(label)}**" for kind, label in firsts.items()))
             guesses = [ModelGuesses(models[kind].name, models[kind].details, prediction.top_k.get(kind, []),
                                     prediction.errors.get(kind, "")) for kind in shown]
             st.html(guesses_html(guesses, prediction.image, len(strokes)))

@@ -157,7 +157,7 @@ clicked = st.button("Evaluate on the held-out split", key="explore_evaluate")
 if clicked or st.session_state.get("explore_evaluated") == info.version:
     st.session_state["explore_evaluated"] = info.version
     with explained("evaluate the model"):
-        with st.status(f"Evaluating {info.name} on seed 000's held-out 20%…", expanded=False) as status:
+        with st.status(f"Evaluating {info.name} on the held-out 20% (the fixed stratified 80/20 split)…", expanded=False) as status:
             held, result = evaluation(signature, info, info.version, str(s.dataset_cache_dir))
             status.update(label=f"Accuracy {result.accuracy:.1%} on {len(held.labels):,} held-out drawings",
                           state="complete")

@@ -11,7 +11,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import data_overview, explained, settings, sidebar
+from app_pages.common import data_overview, explained, literal, settings, sidebar
 from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS, OPTIMIZERS
@@ -84,21 +84,20 @@ def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
 
 
 def submit() -> None:
-    """Validate, then launch in the background; errors go next to their fields."""
+    """Launch in the background (launch_sweep validates, once); errors go next to their fields."""
     spec = spec_from_form(list(st.session_state.train_classes))
-    errors = sweeps.validate_sweep(spec, data_dir=s.data_dir)
-    if not errors:
-        try:
-            name = sweeps.launch_sweep(spec, s)
-        except sweeps.SweepValidationError as exc:
-            errors = exc.errors
-        except (sweeps.SweepError, OSError) as exc:
-            errors = {"runs": f"the sweep could not be started: {exc}"}
-        else:
-            st.query_params["sweep"] = name
-            st.session_state["train_launched"] = name
-            st.session_state["train_sweep"] = name
-            st.session_state.pop("train_note", None)
+    errors = {}
+    try:
+        name = sweeps.launch_sweep(spec, s)
+    except sweeps.SweepValidationError as exc:
+        errors = exc.errors
+    except (sweeps.SweepError, OSError) as exc:
+        errors = {"runs": f"the sweep could not be started: {exc}"}
+    else:
+        st.query_params["sweep"] = name
+        st.session_state["train_launched"] = name
+        st.session_state["train_sweep"] = name
+        st.session_state.pop("train_note", None)
     st.session_state["train_errors"] = errors
 
 
@@ -309,7 +308,7 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
         if not promoted:
             st.caption("None: the Draw page uses the shipped models.")
         for kind, info in promoted.items():
-            st.caption(f"`{kind}`: {info.label}")
+            st.caption(f"`{kind}`: {literal(info.label)}")
             if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
                 registry.unpromote(kind, s)
                 st.session_state.pop("train_promoted", None)

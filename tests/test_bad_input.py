@@ -321,6 +321,19 @@ def test_an_empty_ndjson_is_not_called_bitmaps_only(app_env):  # noqa: F811
     assert "only 28×28 bitmaps in the data folder" not in info
 
 
+def test_a_card_name_is_shown_as_text_not_markdown(app_env):  # noqa: F811
+    from app_pages.common import literal
+    from test_registry import make_model_dir
+
+    evil = "![x](http://example.invalid/a.png) :red[big] <b>**bold**</b>\n# title"
+    assert literal(evil) == r"\!\[x\](http\://example.invalid/a.png) \:red\[big\] \<b\>\*\*bold\*\*\</b\> \# title"
+    make_model_dir(app_env.promoted_dir / "mlp", "mlp", name=evil)
+    at = new_app("app_pages/train.py")
+    assert_clean(at)
+    side = texts(at.sidebar.markdown)
+    assert literal(evil) in side and "![x]" not in side
+
+
 # ---------------------------------------------------------------- one error type, and bug ids
 
 

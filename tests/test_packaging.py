@@ -30,13 +30,12 @@ def _name(requirement: str) -> str:
 
 
 def _pins() -> dict[str, str]:
-    """requirements.txt as {name: version}."""
+    """requirements.txt as {name: version}; a name's extras (`psycopg[binary]`) are dropped."""
     pins = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            name, _, version = line.partition("==")
-            pins[name.strip().lower().replace("_", "-")] = version.strip()
+            pins[_name(line)] = line.partition("==")[2].strip()
     return pins
 
 

@@ -37,9 +37,9 @@ def column_with(at, key: str):
     raise AssertionError(f"no column holds {key}")
 
 
-def test_no_internal_seed_names_reach_the_page():
-    text = (REPO / "app_pages" / "train.py").read_text()
-    assert "seed 0" not in text.lower()
+def test_no_internal_seed_names_reach_any_page():
+    for page in sorted((REPO / "app_pages").glob("*.py")) + [REPO / "app.py"]:
+        assert "seed 0" not in page.read_text().lower(), page.name
 
 
 def test_the_classic_experiment_is_named_by_what_it_is(app_env):
@@ -61,6 +61,28 @@ def test_a_base_value_error_shows_under_the_base_field(app_env):
     assert "epochs must be at least 1" in texts(base_col.error)
     assert "epochs" not in texts(values_col.error)
     assert store_of(app_env).list() == []
+
+
+@pytest.mark.parametrize("epochs", ["0", "1"])
+def test_the_form_is_validated_once_per_launch(app_env, monkeypatch, epochs):
+    from sketchlab.sweeps import spec as spec_module
+    from sketchlab.sweeps import workers as workers_module
+
+    calls = []
+    real = spec_module._clean_spec
+    monkeypatch.setattr(spec_module, "_clean_spec", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    monkeypatch.setattr(workers_module, "ensure_workers", lambda *a, **kw: [])  # queue only
+    at = new_app("app_pages/train.py")
+    at.text_input(key="train_base_epochs").input(epochs)
+    at.button(key="train_launch").click().run()
+    assert_clean(at)
+    launched = store_of(app_env).list()
+    if epochs == "0":
+        assert "epochs must be at least 1" in texts(column_with(at, "train_base_epochs").error)
+        assert launched == []
+    else:
+        assert len(launched) == 1 and not at.error
+    assert len(calls) == 1
 
 
 def test_a_huge_grid_typed_in_the_form_is_refused_by_its_size(app_env):

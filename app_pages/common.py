@@ -114,7 +114,7 @@ _canvas_fixes = st.components.v2.component(
 
 
 def canvas_fixes() -> None:
-    """streamlit-drawable-canvas without its own toolbar, fitting narrow screens, keeping dots
+    """streamlit-drawable-canvas without its own toolbar, fitting narrow screens
     (`assets/canvas_fixes.js`). Rendered once per page run, in the sidebar, where it takes no room."""
     with st.sidebar:
         _canvas_fixes(key="sketchlab_canvas_fixes")

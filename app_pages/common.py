@@ -5,11 +5,15 @@ Only caching and layout live here; what is computed comes from `sketchlab`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from contextlib import contextmanager
 
 import streamlit as st
 
 from sketchlab import explore, registry
+from sketchlab.access import Access, is_owner_id, new_owner_id, password_matches
 from sketchlab.dataset import NoDataError, no_data_message
 from sketchlab.errors import SketchLabError
 from sketchlab.formats import DataFormatError
@@ -93,7 +97,77 @@ def no_models_message(s: Settings) -> str:
     )
 
 
-def _download(s: Settings, per_class: int) -> None:
+# ---------------------------------------------------------------- classroom mode
+
+TEACHER_PASSWORD_ENV = "SKETCHLAB_TEACHER_PASSWORD"
+
+
+def teacher_password() -> str | None:
+    """The password set by whoever runs the server: the environment, else `teacher_password`
+    in `.streamlit/secrets.toml`; None: no classroom, everyone has every control."""
+    configured = os.environ.get(TEACHER_PASSWORD_ENV)
+    if not configured and st.secrets.load_if_toml_exists():  # a few stat calls without the file
+        configured = st.secrets.get("teacher_password")
+    return str(configured) if configured else None
+
+
+def _fingerprint(password: str) -> str:
+    # Kept in the session instead of the password: a new password on the server locks everyone.
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _owner_id() -> str:
+    """This browser session's anonymous id, kept in the URL (`?owner=`) so a reload keeps it."""
+    owner = st.session_state.get("classroom_owner")
+    if owner is None:
+        given = st.query_params.get("owner")
+        owner = given if is_owner_id(given) else new_owner_id()
+        st.session_state["classroom_owner"] = owner
+    if st.query_params.get("owner") != owner:  # e.g. after moving to another page
+        st.query_params["owner"] = owner
+    return owner
+
+
+def access() -> Access:
+    """What this session may do (the library checks it again). Cheap: no widget, no I/O."""
+    configured = teacher_password()
+    unlocked = bool(configured) and hmac.compare_digest(
+        st.session_state.get("classroom_unlocked", ""), _fingerprint(configured))
+    return Access.for_session(configured, unlocked, _owner_id(), st.session_state.get("classroom_name", ""))
+
+
+def _unlock() -> None:
+    typed = st.session_state.get("teacher_password_field", "")
+    st.session_state["teacher_password_field"] = ""  # the password is not kept in the session
+    configured = teacher_password()
+    if password_matches(configured, typed):
+        st.session_state["classroom_unlocked"] = _fingerprint(configured)
+        st.session_state.pop("classroom_wrong", None)
+    else:
+        st.session_state["classroom_wrong"] = True
+
+
+def _lock() -> None:
+    st.session_state.pop("classroom_unlocked", None)
+
+
+def teacher_controls(who: Access) -> None:
+    """The sidebar's "Teacher password" field (only when a password is set on the server)."""
+    if not who.classroom:
+        return
+    st.markdown("#### Classroom")
+    if who.teacher:
+        st.success("Teacher controls unlocked in this browser tab.")
+        st.button("Lock the teacher controls", on_click=_lock, key="teacher_lock")
+        return
+    st.text_input("Teacher password", type="password", key="teacher_password_field", on_change=_unlock,
+                  help="Promoting models, downloading data, the shared limits and cancelling other "
+                       "people's sweeps are for the teacher.")
+    if st.session_state.get("classroom_wrong"):
+        st.error("That is not the teacher password.")
+
+
+def _download(s: Settings, per_class: int, who: Access) -> None:
     """QuickDraw-10's first `per_class` drawings per class, with one progress bar over all files."""
     from sketchlab import download
     from sketchlab.categories import QUICKDRAW_10
@@ -107,7 +181,7 @@ def _download(s: Settings, per_class: int) -> None:
                 bar.progress((i + share) / n, text=f"{name} ({i + 1}/{n}): {message}")
 
             download.download_class(name, s.data_dir, max_drawings=per_class, progress=progress,
-                                    base_url=download.DEFAULT_BASE_URL)
+                                    base_url=download.DEFAULT_BASE_URL, access=who)
     finally:
         _overview.clear()  # whatever arrived counts, even if a later class failed
     bar.progress(1.0, text=f"Downloaded {n} classes")
@@ -115,6 +189,7 @@ def _download(s: Settings, per_class: int) -> None:
 
 def sidebar(s: Settings) -> None:
     """Where the data comes from and whether it is there; the models the Draw page uses."""
+    who = access()
     with st.sidebar:
         st.markdown("#### Data")
         st.caption(f"`{s.data_dir}`")
@@ -135,11 +210,13 @@ def sidebar(s: Settings) -> None:
         with st.expander("Download QuickDraw-10", expanded=not overview):
             st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
                        "bucket (needs internet).")
+            if not who.teacher:
+                st.caption("Only the teacher can download data.")
             per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500,
-                                        key="download_per_class")
-            if st.button("Download", key="download_button"):
+                                        key="download_per_class", disabled=not who.teacher)
+            if st.button("Download", key="download_button", disabled=not who.teacher):
                 with explained("download the data"):
-                    _download(s, int(per_class))
+                    _download(s, int(per_class), who)
                     st.rerun()
 
         st.markdown("#### Models in use")
@@ -148,3 +225,4 @@ def sidebar(s: Settings) -> None:
             st.warning(no_models_message(s))
         for kind, info in models.items():
             st.markdown(f"**{info.name}** · `{kind}`  \n{info.details}")
+        teacher_controls(who)

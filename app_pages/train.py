@@ -438,8 +438,8 @@ def queue_text(name: str, summary) -> str:
         return "Its queued runs were cancelled."
     own = summary.owner == who.owner
     if ahead == 0:
-        return (f"Queue: {'your' if own else 'this sweep' + chr(39) + 's'} next run starts as soon as a worker "
-                f"is free ({len(order)} queued in all).")
+        whose = "your" if own else "this sweep's"
+        return f"Queue: {whose} next run starts as soon as a worker is free ({len(order)} queued in all)."
     return (f"Queue: {ahead} run{'s' if ahead != 1 else ''} ahead of {'yours' if own else 'this sweep'} "
             f"({len(order)} queued in all; people take turns).")
 

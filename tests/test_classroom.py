@@ -3,6 +3,7 @@ and their caps, the shared limits, the fair queue (a real worker, two owners) an
 that never leave SKETCHLAB_HOME. The pages' side is in test_train_page.py and the browser test.
 """
 
+# ruff: noqa: F811  (app_env and tiny_models come from test_app: test arguments reuse the fixtures' names)
 from __future__ import annotations
 
 import datetime as dt
@@ -30,6 +31,7 @@ from sketchlab.sweeps import (
 )
 from sketchlab.sweeps.queue import QueuedSweep
 from sketchlab.sweeps.worker import run_worker
+from test_app import app_env, tiny_models  # noqa: F401  (fixtures)
 
 TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
 ANNA = Access(owner="a" * 22, name="Anna", teacher=False, classroom=True)
@@ -279,3 +281,172 @@ def test_a_promoted_model_kind_must_be_a_safe_folder_name(settings, tmp_path):
             registry.promote(run, settings, check_loads=False)
     assert not settings.promoted_dir.exists() or list(settings.promoted_dir.iterdir()) == []
     assert registry.unpromote("../../etc", settings) is False
+
+
+# ---------------------------------------------------------------- the pages (AppTest)
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def classroom(app_env, monkeypatch):
+    """The app with a teacher password; another owner's finished sweep (one done run, promotable),
+    their queued sweep, and a model promoted earlier. Returns (settings, finished, queued)."""
+    monkeypatch.setenv("SKETCHLAB_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SKETCHLAB_STORAGE", raising=False)
+    from conftest import SYNTHETIC_CLASSES
+
+    store = SweepStore.of(app_env)
+    finished = store.create(tiny_spec(classes=SYNTHETIC_CLASSES, name="bens-finished"), access=BEN)
+    assert run_worker(app_env, study=finished) == 1
+    (run,) = store.runs(finished)
+    registry.promote(run.model_dir, app_env, check_loads=False)  # something to go back from
+    queued = store.create(tiny_spec(2, classes=SYNTHETIC_CLASSES, name="bens-queued"), access=BEN)
+    return app_env, finished, queued
+
+
+def _train_page(sweep: str, owner: str | None = None):
+    from test_app import APP, TIMEOUT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("app_pages/train.py")
+    at.query_params["sweep"] = sweep
+    if owner:
+        at.query_params["owner"] = owner
+    return at.run()
+
+
+def _enabled(at, key: str) -> bool:
+    return any(b.key == key and not b.disabled for b in at.button)
+
+
+def test_a_student_session_has_no_enabled_teacher_control_and_its_direct_call_is_refused(classroom):
+    from test_app import assert_clean, texts
+
+    settings, finished, queued = classroom
+    at = _train_page(queued)
+    assert_clean(at)
+    assert at.text_input(key="teacher_password_field").label == "Teacher password"
+    assert at.query_params["owner"]  # an anonymous owner id, in the URL
+    assert not _enabled(at, "train_cancel_sweep")
+    assert not any(b.key == "train_cancel_run" for b in at.button)
+    assert not _enabled(at, "download_button") and not _enabled(at, "train_unpromote_mlp")
+    assert not any(b.key and b.key.startswith("teacher_save") for b in at.button)  # no limits panel
+    assert "only they or the teacher can cancel it" in texts(at.caption)
+    assert "· by anonymous " in texts(at.markdown)  # the owner, never their id
+    assert BEN.owner not in texts(at.markdown)
+    assert "Queue: this sweep's next run starts as soon as a worker is free (2 queued in all)." in texts(at.caption)
+
+    at.selectbox(key="train_sweep").set_value(finished).run()
+    at.button(key="train_compare").click().run()
+    assert_clean(at)
+    assert not _enabled(at, "train_promote")
+    assert "Only the teacher can promote" in texts(at.caption)
+
+    # the same session asking the library directly, as if a button had been shown by mistake
+    student = Access.for_session(PASSWORD, unlocked=False, owner=at.session_state["classroom_owner"])
+    (run,) = SweepStore.of(settings).runs(finished)
+    with pytest.raises(NotAllowedError):
+        registry.promote(run.model_dir, settings, access=student)
+    with pytest.raises(NotAllowedError):
+        SweepStore.of(settings).cancel(queued, student)
+    assert {r.state for r in SweepStore.of(settings).runs(queued)} == {"queued"}
+
+
+def test_the_teacher_types_the_password_and_uses_the_controls(classroom):
+    from test_app import assert_clean, texts
+
+    settings, finished, queued = classroom
+    at = _train_page(queued)
+    at.text_input(key="teacher_password_field").input("wrong").run()
+    assert "That is not the teacher password." in texts(at.error)
+    assert not _enabled(at, "train_cancel_sweep")
+    at.text_input(key="teacher_password_field").input(PASSWORD).run()
+    assert_clean(at)
+    assert not any(w.key == "teacher_password_field" for w in at.text_input)
+    assert all(PASSWORD not in str(at.session_state[k]) for k in at.session_state)  # the password is not kept
+    assert "Teacher controls unlocked" in texts(at.success)
+    assert _enabled(at, "download_button") and _enabled(at, "train_unpromote_mlp")
+
+    at.number_input(key="teacher_max_open_runs").set_value(7)
+    at.button(key="teacher_save_limits").click().run()
+    assert load_limits(settings.home_dir).max_open_runs == 7
+    assert at.multiselect(key="teacher_clear_which").value == []  # nothing idle for an hour
+
+    assert _enabled(at, "train_cancel_sweep")
+    at.button(key="train_cancel_sweep").click().run()
+    assert_clean(at)
+    assert SweepStore.of(settings).get(queued).state == "cancelled"
+
+    at.selectbox(key="train_sweep").set_value(finished).run()
+    at.button(key="train_compare").click().run()
+    at.button(key="train_promote").click().run()
+    assert_clean(at)
+    assert "Promoted" in texts(at.success)
+    active = registry.active_models(settings)["mlp"]
+    assert active.source == "promoted" and active.card["promoted"]["from"].endswith(f"{finished}/0")
+
+    at.button(key="teacher_lock").click().run()
+    assert not _enabled(at, "download_button")
+
+
+def test_the_password_may_come_from_streamlit_secrets(classroom, monkeypatch):
+    from test_app import texts
+
+    monkeypatch.delenv("SKETCHLAB_TEACHER_PASSWORD")
+    _settings, _finished, queued = classroom
+    from test_app import APP, TIMEOUT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["teacher_password"] = "from secrets"
+    at.switch_page("app_pages/train.py")
+    at.query_params["sweep"] = queued
+    at.run()
+    assert not _enabled(at, "train_cancel_sweep")
+    at.text_input(key="teacher_password_field").input("from secrets").run()
+    assert "Teacher controls unlocked" in texts(at.success) and _enabled(at, "train_cancel_sweep")
+
+
+def test_a_student_owns_their_sweep_across_a_reload_and_sees_it_first(classroom, monkeypatch):
+    from test_app import assert_clean, texts
+
+    from sketchlab.sweeps import workers
+
+    monkeypatch.setattr(workers, "ensure_workers", lambda *a, **k: [])  # the queue stays as it is
+    settings, _finished, queued = classroom
+    at = _train_page(queued)
+    owner = at.session_state["classroom_owner"]
+    at.text_input(key="train_owner_name").input("Anna K").run()
+    at.multiselect(key="train_values_optimizer").set_value([])
+    at.text_input(key="train_values_batch").input("")
+    at.text_input(key="train_values_lr").input("0.05")
+    at.text_input(key="train_base_epochs").input("1")
+    at.text_input(key="train_name").input("annas-sweep")
+    at.button(key="train_launch").click().run()
+    assert_clean(at)
+    summary = SweepStore.of(settings).get("annas-sweep")
+    assert (summary.owner, summary.owner_name) == (owner, "Anna K")
+    # Anna's 2 runs (the base, then 0.05) and Ben's 2: Ben has had a run, Anna not, so hers goes first
+    assert "Queue: your next run starts as soon as a worker is free (4 queued in all)." in texts(at.caption)
+    assert [sweep for sweep, _ in SweepStore.of(settings).queue()] == ["annas-sweep", queued] * 2
+
+    reload = _train_page("bens-queued", owner=owner)  # a fresh session with the URL's owner id
+    assert_clean(reload)
+    options = reload.selectbox(key="train_sweep").options
+    assert options[0].startswith("annas-sweep") and options[0].endswith("· you")
+    assert any(o.startswith("bens-queued") and "anonymous" in o for o in options)
+    assert _enabled(reload, "train_cancel_sweep") is False  # Ben's sweep is still not hers
+    reload.selectbox(key="train_sweep").set_value("annas-sweep").run()
+    assert "by you" in texts(reload.markdown) and _enabled(reload, "train_cancel_sweep")
+    reload.button(key="train_cancel_sweep").click().run()
+    assert SweepStore.of(settings).get("annas-sweep").state == "cancelled"
+
+
+def test_without_a_password_there_is_no_classroom(app_env):
+    from test_app import new_app
+
+    at = new_app("app_pages/train.py")
+    assert not any(w.key == "teacher_password_field" for w in at.text_input)
+    assert _enabled(at, "download_button")

@@ -5,6 +5,9 @@ Only caching and layout live here; what is computed comes from `sketchlab`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from sketchlab import explore, registry
+from sketchlab.access import Access, is_owner_id, new_owner_id, password_matches
 from sketchlab.dataset import NoDataError, no_data_message
 from sketchlab.errors import SketchLabError
 from sketchlab.formats import DataFormatError
@@ -130,7 +134,77 @@ def no_models_message(s: Settings) -> str:
     )
 
 
-def _download(s: Settings, per_class: int) -> None:
+# ---------------------------------------------------------------- classroom mode
+
+TEACHER_PASSWORD_ENV = "SKETCHLAB_TEACHER_PASSWORD"
+
+
+def teacher_password() -> str | None:
+    """The password set by whoever runs the server: the environment, else `teacher_password`
+    in `.streamlit/secrets.toml`; None: no classroom, everyone has every control."""
+    configured = os.environ.get(TEACHER_PASSWORD_ENV)
+    if not configured and st.secrets.load_if_toml_exists():  # a few stat calls without the file
+        configured = st.secrets.get("teacher_password")
+    return str(configured) if configured else None
+
+
+def _fingerprint(password: str) -> str:
+    # Kept in the session instead of the password: a new password on the server locks everyone.
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def _owner_id() -> str:
+    """This browser session's anonymous id, kept in the URL (`?owner=`) so a reload keeps it."""
+    owner = st.session_state.get("classroom_owner")
+    if owner is None:
+        given = st.query_params.get("owner")
+        owner = given if is_owner_id(given) else new_owner_id()
+        st.session_state["classroom_owner"] = owner
+    if st.query_params.get("owner") != owner:  # e.g. after moving to another page
+        st.query_params["owner"] = owner
+    return owner
+
+
+def access() -> Access:
+    """What this session may do (the library checks it again). Cheap: no widget, no I/O."""
+    configured = teacher_password()
+    unlocked = bool(configured) and hmac.compare_digest(
+        st.session_state.get("classroom_unlocked", ""), _fingerprint(configured))
+    return Access.for_session(configured, unlocked, _owner_id(), st.session_state.get("classroom_name", ""))
+
+
+def _unlock() -> None:
+    typed = st.session_state.get("teacher_password_field", "")
+    st.session_state["teacher_password_field"] = ""  # the password is not kept in the session
+    configured = teacher_password()
+    if password_matches(configured, typed):
+        st.session_state["classroom_unlocked"] = _fingerprint(configured)
+        st.session_state.pop("classroom_wrong", None)
+    else:
+        st.session_state["classroom_wrong"] = True
+
+
+def _lock() -> None:
+    st.session_state.pop("classroom_unlocked", None)
+
+
+def teacher_controls(who: Access) -> None:
+    """The sidebar's "Teacher password" field (only when a password is set on the server)."""
+    if not who.classroom:
+        return
+    st.markdown("#### Classroom")
+    if who.teacher:
+        st.success("Teacher controls unlocked in this browser tab.")
+        st.button("Lock the teacher controls", on_click=_lock, key="teacher_lock")
+        return
+    st.text_input("Teacher password", type="password", key="teacher_password_field", on_change=_unlock,
+                  help="Promoting models, downloading data, the shared limits and cancelling other "
+                       "people's sweeps are for the teacher.")
+    if st.session_state.get("classroom_wrong"):
+        st.error("That is not the teacher password.")
+
+
+def _download(s: Settings, per_class: int, who: Access) -> None:
     """QuickDraw-10's first `per_class` drawings per class, with one progress bar over all files."""
     from sketchlab import download
     from sketchlab.categories import QUICKDRAW_10
@@ -144,7 +218,7 @@ def _download(s: Settings, per_class: int) -> None:
                 bar.progress((i + share) / n, text=f"{name} ({i + 1}/{n}): {message}")
 
             download.download_class(name, s.data_dir, max_drawings=per_class, progress=progress,
-                                    base_url=download.DEFAULT_BASE_URL)
+                                    base_url=download.DEFAULT_BASE_URL, access=who)
     finally:
         _overview.clear()  # whatever arrived counts, even if a later class failed
     bar.progress(1.0, text=f"Downloaded {n} classes")
@@ -156,9 +230,10 @@ def sidebar(s: Settings, data: bool = True) -> None:
     `data=False` (the Draw page, which needs no data) leaves out the data folder: no scan
     of it, and no "no data yet" notice for a person who only wants to draw.
     """
+    who = access()
     with st.sidebar:
         if data:
-            _data_sidebar(s)
+            _data_sidebar(s, who)
         st.markdown("#### Models in use")
         use = models_in_use(s)
         if not use.models:
@@ -167,9 +242,10 @@ def sidebar(s: Settings, data: bool = True) -> None:
             st.warning(note)
         for kind, info in use.models.items():
             st.markdown(f"**{literal(info.name)}** · `{kind}`  \n{literal(info.details)}")
+        teacher_controls(who)
 
 
-def _data_sidebar(s: Settings) -> None:
+def _data_sidebar(s: Settings, who: Access) -> None:
     st.markdown("#### Data")
     st.caption(f"`{s.data_dir}`")
     try:
@@ -189,9 +265,11 @@ def _data_sidebar(s: Settings) -> None:
     with st.expander("Download QuickDraw-10", expanded=not overview):
         st.caption("Fetches the first N drawings of each of the 10 classes from Google's public "
                    "bucket (needs internet).")
+        if not who.teacher:
+            st.caption("Only the teacher can download data.")
         per_class = st.number_input("Drawings per class", 100, 100_000, 2000, step=500,
-                                    key="download_per_class")
-        if st.button("Download", key="download_button"):
+                                    key="download_per_class", disabled=not who.teacher)
+        if st.button("Download", key="download_button", disabled=not who.teacher):
             with explained("download the data"):
-                _download(s, int(per_class))
+                _download(s, int(per_class), who)
                 st.rerun()

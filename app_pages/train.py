@@ -11,7 +11,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from app_pages.common import data_overview, explained, literal, settings, sidebar
+from app_pages.common import access, data_overview, explained, literal, settings, sidebar
 from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS, OPTIMIZERS
@@ -30,7 +30,9 @@ MODE_LABELS = {
 s = settings()
 store = sweeps.SweepStore.of(s)
 sidebar(s)
+who = access()  # classroom mode: the library checks it again on every action
 st.title("Train")
+STALE_AFTER_S = 3600  # a sweep with nothing started for an hour is offered to the teacher to clear
 
 
 def _listed(values) -> str:
@@ -77,6 +79,7 @@ def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
         parsed = sweeps.parse_values(key, ss[widget])
         base[key] = parsed[0] if parsed else (None if key == "per_class" else ss[widget].strip())
     return sweeps.SweepSpec(
+        name=ss.get("train_name", "").strip() or None,
         model=ss.train_model, mode=ss.train_mode, base=base, values={k: v for k, v in values.items() if v},
         ranges=ranges, n_trials=int(ss.train_n_trials) if ss.train_mode in ("random", "tpe") else None,
         classes=tuple(classes), augment=bool(ss.train_augment), prune=bool(ss.train_prune),
@@ -88,7 +91,7 @@ def submit() -> None:
     spec = spec_from_form(list(st.session_state.train_classes))
     errors = {}
     try:
-        name = sweeps.launch_sweep(spec, s)
+        name = sweeps.launch_sweep(spec, s, access=access())
     except sweeps.SweepValidationError as exc:
         errors = exc.errors
     except (sweeps.SweepError, OSError) as exc:
@@ -99,6 +102,11 @@ def submit() -> None:
         st.session_state["train_sweep"] = name
         st.session_state.pop("train_note", None)
     st.session_state["train_errors"] = errors
+
+
+def remember_name() -> None:
+    # Kept under its own key: a widget's state is dropped on pages that do not show it.
+    st.session_state["classroom_name"] = st.session_state.get("train_owner_name", "")
 
 
 def field_error(*fields: str) -> None:
@@ -128,6 +136,15 @@ with st.expander("New sweep", expanded=not all_sweeps):
                    "learning rate ∈ {0.0001, 0.01, 0.5, 1}; base SGD, learning rate 0.01, batch 32, 25 epochs "
                    "(9 runs: the base once, then each setting varied alone)")
     default_classes = [c for c in QUICKDRAW_10 if c in overview] or available[:10]
+    limits = sweeps.load_limits(s.home_dir)
+    if who.classroom:
+        st.session_state.setdefault("train_owner_name", st.session_state.get("classroom_name", ""))
+        st.text_input("Your name (shown next to your sweeps)", key="train_owner_name", max_chars=40,
+                      on_change=remember_name)
+    st.caption(f"Limits: {limits.max_runs} runs per sweep, at most {limits.max_open_runs} queued or running "
+               f"per person, {limits.max_run_cost:,} epochs × drawings per run (\"all drawings\" counts as "
+               f"{limits.max_per_class:,} per class). Runs start in turn across people, so a long sweep "
+               "does not hold back everyone else.")
     with st.form("train_form", border=False):
         c1, c2, c3 = st.columns(3)
         c1.selectbox("Model", MODEL_KINDS, key="train_model")
@@ -169,6 +186,8 @@ with st.expander("New sweep", expanded=not all_sweeps):
         o1.checkbox("Stroke augmentation", value=True, key="train_augment",
                     help="Random rotation, scale, shear and jitter of the strokes every epoch")
         o2.checkbox("Prune hopeless runs (median rule)", value=False, key="train_prune")
+        st.text_input("Sweep name (optional: blank names it by model, mode and time)", key="train_name",
+                      max_chars=80)
         field_error("runs", "values", "seed", "name")
         st.form_submit_button("Launch sweep", type="primary", on_click=submit, key="train_launch")
     if st.session_state.get("train_errors"):
@@ -180,10 +199,45 @@ with st.expander("New sweep", expanded=not all_sweeps):
 
 st.caption(f"Sweeps are kept in `{sweeps.safe_url(store.url)}` (set `SKETCHLAB_STORAGE` to share them "
            "with workers on other machines; see the README).")
+def teacher_panel() -> None:
+    """The shared limits, and sweeps left in the queue; only the teacher sees it."""
+    with st.expander("Teacher: shared limits and the queue"):
+        limits = sweeps.load_limits(s.home_dir)
+        values = {}
+        for key, (label, low, high) in sweeps.SHARED_LIMITS.items():
+            values[key] = st.number_input(label.capitalize(), low, high, getattr(limits, key), step=1,
+                                          key=f"teacher_{key}")
+        if st.button("Save the limits", key="teacher_save_limits"):
+            with explained("save the limits"):
+                sweeps.save_limits(s.home_dir, {k: int(v) for k, v in values.items()}, access())
+                st.session_state["train_note"] = "The new limits apply to sweeps launched from now on."
+                st.rerun()
+        st.caption("They apply to sweeps launched after the change; sweeps from the command line have no "
+                   "per-person cap.")
+        open_sweeps = {sw.name: sw for sw in all_sweeps if not sw.is_final}
+        if not open_sweeps:
+            st.caption("No sweep has runs queued or running.")
+            return
+        stale = [sw.name for sw in store.stale(STALE_AFTER_S)]
+        st.markdown(f"**Clear sweeps from the queue** ({len(stale)} with nothing started for an hour)")
+        chosen = st.multiselect("Sweeps to clear", list(open_sweeps), default=stale, key="teacher_clear_which",
+                                format_func=lambda n: f"{n} · {open_sweeps[n].owner_label} · {open_sweeps[n].state}")
+        if st.button("Clear the selected sweeps", key="teacher_clear", disabled=not chosen):
+            with explained("clear the sweeps"):
+                n = store.clear(chosen, access())
+                st.session_state["train_note"] = f"Cleared {len(chosen)} sweep(s): {sweeps.cancelled_text(n)}."
+                st.rerun()
+
+
+if who.teacher:
+    teacher_panel()
 if not all_sweeps:
     st.info("No sweeps yet: fill in the form above and press **Launch sweep**.")
     st.stop()
+# Your own sweeps first (newest first), then everybody else's.
+all_sweeps = sorted(all_sweeps, key=lambda sw: sw.owner != who.owner)
 names = [sw.name for sw in all_sweeps]
+owners = {sw.name: ("you" if sw.owner == who.owner else sw.owner_label) for sw in all_sweeps}
 wanted = st.query_params.get("sweep")
 if st.session_state.get("train_sweep") not in names:
     st.session_state["train_sweep"] = wanted if wanted in names else names[0]
@@ -191,7 +245,8 @@ if st.session_state.get("train_sweep") not in names:
 # selector never says "running" about a sweep that has finished or been cancelled.
 shown = {sw.name: (sw.state, sw.is_final) for sw in all_sweeps}
 st.session_state["train_shown_states"] = shown
-picked = st.selectbox("Sweep", names, key="train_sweep", format_func=lambda n: f"{n} · {shown[n][0]}")
+picked = st.selectbox("Sweep", names, key="train_sweep", format_func=(
+    (lambda n: f"{n} · {shown[n][0]} · {owners[n]}") if who.classroom else (lambda n: f"{n} · {shown[n][0]}")))
 if picked != wanted:
     st.query_params["sweep"] = picked
 
@@ -238,31 +293,34 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
     st.download_button("Download the runs as CSV", csv.getvalue(), file_name=f"{name}.csv", mime="text/csv",
                        key="train_export")
     a1, a2, a3 = st.columns(3)
+    mine = who.may_manage(summary.owner)
     with a1:
         st.markdown("**Cancel**")
-        if st.button("Cancel the whole sweep", disabled=summary.is_final, key="train_cancel_sweep"):
+        if not mine:
+            st.caption(f"Started by {summary.owner_label}: only they or the teacher can cancel it.")
+        if st.button("Cancel the whole sweep", disabled=summary.is_final or not mine, key="train_cancel_sweep"):
             with explained("cancel the sweep"):
-                n = store.cancel(name)
+                n = store.cancel(name, access())
                 st.session_state["train_note"] = f"Cancelled: {sweeps.cancelled_text(n)}."
                 st.rerun(scope="app")
         open_runs = [r.number for r in runs if not r.is_final]
-        if open_runs:
+        if open_runs and mine:
             number = st.selectbox("Run", open_runs, key="train_cancel_which",
                                   format_func=lambda n: f"run #{n}")
             if st.button("Cancel this run", key="train_cancel_run"):
                 with explained("cancel the run"):
-                    store.cancel_run(name, number)
+                    store.cancel_run(name, number, access())
                     st.session_state["train_note"] = f"Run #{number} will stop at its next epoch."
                     st.rerun()
         requeued = {r.retry_of for r in runs if r.retry_of is not None}
         failed = [r.number for r in runs if r.state == "failed" and r.number not in requeued]
-        if failed and summary.state != "cancelled":
+        if failed and summary.state != "cancelled" and mine:
             st.markdown("**Retry**")
             number = st.selectbox("Failed run", failed, key="train_retry_which",
                                   format_func=lambda n: f"run #{n}")
             if st.button("Run it again", key="train_retry"):
                 with explained("retry the run"):
-                    (new,) = store.retry(name, number)
+                    (new,) = store.retry(name, number, access())
                     sweeps.ensure_workers(s)
                     st.session_state["train_note"] = f"Run #{number} is queued again as run #{new}."
                     st.rerun(scope="app")
@@ -293,11 +351,13 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
             else:
                 show_comparison(compared)
                 label = "Promote anyway" if compared.candidate_is_worse else "Promote to the Draw page"
+                if not who.teacher:
+                    st.caption("Only the teacher can promote a model: it changes the Draw page for everybody.")
                 if st.button(label, type="secondary" if compared.candidate_is_worse else "primary",
-                             key="train_promote"):
+                             key="train_promote", disabled=not who.teacher):
                     with explained("promote the model"):
                         with st.spinner("Checking and copying the model…"):
-                            target = registry.promote(run_dir, s)
+                            target = registry.promote(run_dir, s, access=access())
                         st.session_state["train_promoted"] = f"{target.name}: run #{number} of {name}"
                         st.rerun(scope="app")  # the sidebar lists the models in use
         if st.session_state.get("train_promoted"):
@@ -309,10 +369,11 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
             st.caption("None: the Draw page uses the shipped models.")
         for kind, info in promoted.items():
             st.caption(f"`{kind}`: {literal(info.label)}")
-            if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}"):
-                registry.unpromote(kind, s)
-                st.session_state.pop("train_promoted", None)
-                st.rerun(scope="app")
+            if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}", disabled=not who.teacher):
+                with explained("go back to the shipped model"):
+                    registry.unpromote(kind, s, access=access())
+                    st.session_state.pop("train_promoted", None)
+                    st.rerun(scope="app")
 
 
 def show_comparison(c: promotion.Comparison) -> None:
@@ -367,6 +428,20 @@ def show_analysis(name: str, runs) -> None:
                     key="train_best_curves", config=NO_BAR)
 
 
+def queue_text(name: str, summary) -> str:
+    """Where this sweep's next run stands in the fair queue, in words."""
+    order = store.queue()
+    ahead = sweeps.runs_ahead(order, sweep=name)
+    if ahead is None:
+        return "Its queued runs were cancelled."
+    own = summary.owner == who.owner
+    if ahead == 0:
+        whose = "your" if own else "this sweep's"
+        return f"Queue: {whose} next run starts as soon as a worker is free ({len(order)} queued in all)."
+    return (f"Queue: {ahead} run{'s' if ahead != 1 else ''} ahead of {'yours' if own else 'this sweep'} "
+            f"({len(order)} queued in all; people take turns).")
+
+
 def show_sweep(name: str) -> None:
     """The live part: summary, runs table, curves; polled while the sweep runs."""
     with explained("read the sweep"):
@@ -377,7 +452,10 @@ def show_sweep(name: str) -> None:
         counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
         best_text = (f" · best: run #{summary.best_run} ({summary.best_val_accuracy:.1%})"
                      if summary.best_run is not None else "")
-        st.markdown(f"**{summary.state}** · {summary.spec.model} · {counts}{best_text}")
+        by = f" · by {'you' if summary.owner == who.owner else summary.owner_label}" if who.classroom else ""
+        st.markdown(f"**{summary.state}** · {summary.spec.model} · {counts}{best_text}{by}")
+        if summary.counts["queued"]:
+            st.caption(queue_text(name, summary))
         if not summary.is_final:
             done = sum(r.epochs_done for r in runs)
             planned = sum(r.epochs or 0 for r in runs) or 1

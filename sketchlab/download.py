@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
+from .access import LOCAL, Access
 from .categories import canonical_category
 from .errors import SketchLabError
 from .fileio import replace_file
@@ -432,11 +433,14 @@ def download_class(
     progress=None,
     session: requests.Session | None = None,
     timeout: float = _TIMEOUT,
+    access: Access = LOCAL,
 ) -> Path:
     """Download one class file (or its first `max_drawings` drawings) into `data_dir`; returns its path.
 
-    A file that already holds `max_drawings` drawings is kept as is. Raises DownloadError.
+    A file that already holds `max_drawings` drawings is kept as is. Raises DownloadError;
+    NotAllowedError for a student in classroom mode (only the teacher downloads data).
     """
+    access.require_teacher("download data")
     name = check_request(name, fmt, max_drawings)
     final = local_path(data_dir, name, fmt)
     _writable_dir(final.parent)
@@ -469,11 +473,13 @@ def download_classes(
     progress=None,
     session: requests.Session | None = None,
     timeout: float = _TIMEOUT,
+    access: Access = LOCAL,
 ) -> list[Path]:
     """Download several classes (all names are checked before the first request).
 
     `progress(done_bytes, total_bytes, message)` gets "[i/n] " in front of each message.
     """
+    access.require_teacher("download data")
     names = [check_request(n, fmt, max_drawings) for n in names]
     own_session = session is None
     session = session or requests.Session()

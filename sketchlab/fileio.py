@@ -121,3 +121,34 @@ def remove_dir(target) -> bool:
     os.replace(target, trash)
     shutil.rmtree(trash, ignore_errors=True)
     return True
+
+
+SAFE_NAME_MAX = 80
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def safe_name(text, max_len: int = SAFE_NAME_MAX) -> str:
+    """Any text as one file name that stays in its folder: letters, digits, '.', '_' and '-'.
+
+    Everything else (slashes, quotes, NUL, spaces, non-ASCII) becomes '_'; leading dots go,
+    so it is never '.', '..' or hidden. A name that had to change, or is longer than
+    `max_len`, ends with 8 hex digits of its hash, so two different names never share a file.
+    """
+    text = str(text)
+    kept = "".join(c if c in _SAFE_CHARS else "_" for c in text).lstrip(".")
+    if kept == text and 0 < len(kept) <= max_len:
+        return kept
+    import hashlib
+
+    tag = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    stem = kept[: max_len - len(tag) - 1].rstrip("._-")
+    return f"{stem}-{tag}" if stem else tag
+
+
+def path_inside(root, *names) -> Path:
+    """`root/<safe_name(n)>/...`: a path built from names someone typed, never outside `root`."""
+    root = Path(root)
+    path = root.joinpath(*(safe_name(n) for n in names))
+    if not Path(os.path.abspath(path)).is_relative_to(os.path.abspath(root)):  # cannot happen; checked anyway
+        raise ValueError(f"{path} is outside {root}")
+    return path

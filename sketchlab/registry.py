@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .access import LOCAL, Access
 from .errors import SketchLabError
-from .fileio import atomic_dir, remove_dir
+from .fileio import atomic_dir, remove_dir, safe_name
 from .inference import load_network
 from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card
 
@@ -187,14 +188,16 @@ def load_models_in_use(settings) -> ModelsInUse:
     return ModelsInUse(models, networks, notes)
 
 
-def promote(run_dir, settings, check_loads: bool = True) -> Path:
+def promote(run_dir, settings, check_loads: bool = True, access: Access = LOCAL) -> Path:
     """Copy a finished run's model.keras + card.json to `<home>/promoted/<kind>/`, atomically.
 
     The files are copied into a temporary folder beside the target and swapped in with
     renames, so a reader sees the old model or the new one, never half of one. With
     `check_loads`, the model is loaded once first (a corrupt file is refused here, not on
-    the Draw page). Returns the promoted folder.
+    the Draw page). Returns the promoted folder. Only the teacher may promote (`access`):
+    it changes the Draw page for everybody.
     """
+    access.require_teacher("promote a model to the Draw page")
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_FILE).is_file():
         raise PromoteError(f"no {MODEL_FILE} in {run_dir}: only finished runs can be promoted")
@@ -206,8 +209,9 @@ def promote(run_dir, settings, check_loads: bool = True) -> Path:
     if status != "done":
         raise PromoteError(f"this run ended as '{status}'; only runs that finished ('done') can be promoted")
     kind = str(card.get("kind") or "")
-    if not kind or "/" in kind or kind.startswith("."):
-        raise PromoteError(f"the card in {run_dir} names no model kind")
+    if not kind or safe_name(kind) != kind:  # the folder's name: nothing that leaves promoted/
+        raise PromoteError(f"the card in {run_dir} names no model kind it can be saved as "
+                           "(letters, digits, '.', '_' or '-')")
     if check_loads:
         try:
             load_network(run_dir)  # the Draw page runs it this way: refused here, not there
@@ -225,6 +229,10 @@ def promote(run_dir, settings, check_loads: bool = True) -> Path:
     return target
 
 
-def unpromote(kind: str, settings) -> bool:
-    """Remove the promoted model of `kind` (the shipped one is used again). True if one was removed."""
+def unpromote(kind: str, settings, access: Access = LOCAL) -> bool:
+    """Remove the promoted model of `kind` (the shipped one is used again). True if one was removed.
+    Only the teacher may (`access`)."""
+    access.require_teacher("go back to the shipped models")
+    if safe_name(kind) != kind:
+        return False  # no such folder can have been promoted
     return remove_dir(Path(settings.promoted_dir) / kind)

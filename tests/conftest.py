@@ -96,6 +96,7 @@ def sketchlab_env(tmp_path, monkeypatch, tiny_data_dir):
     home = tmp_path / "home"
     monkeypatch.setenv("SKETCHLAB_DATA", str(tiny_data_dir))
     monkeypatch.setenv("SKETCHLAB_HOME", str(home))
+    monkeypatch.delenv("SKETCHLAB_TEACHER_PASSWORD", raising=False)  # no classroom unless a test sets one
     return Settings.from_env()
 
 

@@ -132,7 +132,7 @@ def spec_from_args(args):
 
 
 def cmd_sweep_run(args, settings) -> int:
-    from .spec import SweepLimits
+    from .spec import SweepLimits, load_limits
     from .store import safe_url
     from .workers import ensure_workers
 
@@ -140,7 +140,7 @@ def cmd_sweep_run(args, settings) -> int:
     url = store.url
     spec = spec_from_args(args)
     with _user_errors():
-        name = store.create(spec, data_dir=settings.data_dir)
+        name = store.create(spec, load_limits(settings.home_dir), data_dir=settings.data_dir)
     summary = store.get(name)
     print(f"sweep {name}: {summary.n_runs} run(s) queued in {safe_url(url)}")
     if args.foreground:

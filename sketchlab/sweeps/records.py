@@ -88,6 +88,15 @@ class SweepSummary:
     counts: dict[str, int]
     best_run: int | None = None
     best_val_accuracy: float | None = None
+    owner: str = ""  # the anonymous id of the session that started it ("" from the command line)
+    owner_name: str = ""  # the name they typed, if any
+    last_activity: dt.datetime | None = None  # creation, or the latest start or end of a run
+
+    @property
+    def owner_label(self) -> str:
+        from ..access import owner_label
+
+        return owner_label(self.owner, self.owner_name)
 
     @property
     def is_final(self) -> bool:
@@ -187,15 +196,21 @@ def summarize(name: str, attrs: dict, runs: list[RunRecord]) -> SweepSummary:
     else:
         state = "finished"
     created = meta.get("created")
+    created = dt.datetime.fromisoformat(created) if created else None
+    moments = [created] + [m for r in runs for m in (r.started, r.finished)]
+    owner = meta.get("owner") or {}
     return SweepSummary(
         name=name,
         spec=SweepSpec.from_dict(meta.get("spec", {})),
-        created=dt.datetime.fromisoformat(created) if created else None,
+        created=created,
         state=state,
         n_runs=len(runs),
         counts=counts,
         best_run=best.number if best else None,
         best_val_accuracy=best.last_val_accuracy if best else None,
+        owner=str(owner.get("id") or ""),
+        owner_name=str(owner.get("name") or ""),
+        last_activity=max((m for m in moments if m is not None), default=None),
     )
 
 

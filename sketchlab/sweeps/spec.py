@@ -15,6 +15,7 @@ In random and TPE modes the learning rate may be a range searched on a log scale
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -113,7 +114,12 @@ def seed_preset(epochs: int = 25, per_class: int | None = None, model: str = "ml
 
 @dataclass(frozen=True)
 class SweepLimits:
-    """Caps that keep a browser user from exhausting the machine."""
+    """Caps that keep a browser user from exhausting the machine.
+
+    `max_open_runs` and `max_run_cost` are the shared limits a teacher may change (see
+    `load_limits`): queued + running runs one owner may have at once (sweeps started from
+    the command line have no owner and no such cap), and what one run may cost in epochs ×
+    drawings ("all drawings" counts as `max_per_class` per class, its cap)."""
 
     max_runs: int = 64
     max_epochs: int = 100
@@ -123,6 +129,67 @@ class SweepLimits:
     max_classes: int = 50
     max_workers: int = 2
     default_workers: int = 1
+    max_open_runs: int = 64
+    max_run_cost: int = 5_000_000  # e.g. 50 epochs of 10 classes x 10,000 drawings
+
+
+# The limits a teacher may change from the Train page: field -> (label, lowest, highest).
+SHARED_LIMITS = {
+    "max_open_runs": ("queued + running runs per person", 1, 10_000),
+    "max_run_cost": ("epochs × drawings per run", 1, 10**10),
+}
+LIMITS_FILE = "limits.json"
+
+
+def load_limits(home) -> SweepLimits:
+    """The shared limits in `<home>/limits.json` over the defaults; a missing or unreadable
+    file, or a value out of range, leaves that limit at its default."""
+    try:
+        saved = json.loads((Path(home) / LIMITS_FILE).read_text())
+    except (OSError, ValueError):
+        return SweepLimits()
+    kept = {}
+    for key, (_label, low, high) in SHARED_LIMITS.items():
+        value = saved.get(key) if isinstance(saved, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            kept[key] = value
+    return replace(SweepLimits(), **kept)
+
+
+def save_limits(home, values: dict, access=None) -> SweepLimits:
+    """Change the shared limits (the teacher only); SweepValidationError names a bad value."""
+    from ..access import LOCAL
+    from ..fileio import atomic_write
+
+    (access or LOCAL).require_teacher("change the shared limits")
+    errors, clean = {}, {}
+    for key, value in values.items():
+        if key not in SHARED_LIMITS:
+            errors[key] = f"{key!r} is not a limit that can be changed here"
+            continue
+        label, low, high = SHARED_LIMITS[key]
+        try:
+            number = int(value)
+            if number != value and not (isinstance(value, str) and str(number) == value.strip()):
+                raise ValueError
+        except (TypeError, ValueError):
+            errors[key] = f"{label} must be a whole number (got {value!r})"
+            continue
+        if not low <= number <= high:
+            errors[key] = f"{label} must be between {low:,} and {high:,} (got {number:,})"
+        clean[key] = number
+    if errors:
+        raise SweepValidationError(errors)
+    limits = replace(load_limits(home), **clean)
+    with atomic_write(Path(home) / LIMITS_FILE) as fh:
+        fh.write(json.dumps({k: getattr(limits, k) for k in SHARED_LIMITS}, indent=1))
+    return limits
+
+
+def run_cost(config: RunConfig, limits: SweepLimits) -> int:
+    """What one run costs: epochs × drawings (per class × classes; "all" counts as the cap)."""
+    per_class = limits.max_per_class if config.per_class is None else int(config.per_class)
+    return int(config.epochs) * per_class * len(config.classes)
 
 
 # ---------------------------------------------------------------- text at the edge
@@ -307,7 +374,26 @@ def _clean_spec(spec: SweepSpec, limits: SweepLimits, data_dir=None) -> tuple[Sw
         errors["runs"] = "this sweep has no runs: give values to try"
     elif n_runs > limits.max_runs:
         errors["runs"] = f"{n_runs:,} runs is above the limit of {limits.max_runs} runs per sweep"
+    else:
+        _check_cost(clean, limits, errors)
     return (None, errors) if errors else (clean, {})
+
+
+def _check_cost(spec: SweepSpec, limits: SweepLimits, errors: dict) -> None:
+    """The costliest run against `max_run_cost` (TPE: the costliest values it may pick)."""
+    if spec.mode == "tpe":
+        space = search_space(spec)
+        per_class = [limits.max_per_class if v is None else v for v in space["per_class"]]
+        configs = [spec.config({"epochs": max(space["epochs"]), "per_class": max(per_class)})]
+    else:
+        configs = expand_runs(spec)  # at most max_runs: counted above
+    worst = max(configs, key=lambda c: run_cost(c, limits))
+    cost = run_cost(worst, limits)
+    if cost > limits.max_run_cost:
+        drawings = "all (up to {:,})".format(limits.max_per_class) if worst.per_class is None else f"{worst.per_class:,}"
+        errors["runs"] = (f"a run of {worst.epochs} epochs × {drawings} drawings per class × {len(worst.classes)} "
+                          f"classes costs {cost:,} epochs × drawings, above the limit of {limits.max_run_cost:,} "
+                          "per run: use fewer epochs, drawings per class or classes")
 
 
 def _classes_without_data(data_dir, classes) -> list[str]:

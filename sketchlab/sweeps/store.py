@@ -28,6 +28,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from ..access import LOCAL, Access
 from ..fileio import atomic_write
 from .records import (
     CANCELLED,
@@ -177,10 +178,24 @@ class SweepStore:
 
     # -- create
 
-    def create(self, spec: SweepSpec, limits: SweepLimits | None = None, data_dir=None) -> str:
-        """Validate, create the study and enqueue every run; start no worker. Returns the name."""
+    def create(self, spec: SweepSpec, limits: SweepLimits | None = None, data_dir=None,
+               access: Access = LOCAL) -> str:
+        """Validate, create the study and enqueue every run; start no worker. Returns the name.
+
+        The sweep belongs to `access.owner`; an owner (a browser session) may have at most
+        `limits.max_open_runs` queued and running runs, this sweep's included."""
         limits = limits or SweepLimits()
         clean = clean_spec(spec, limits, data_dir)
+        if access.owner:
+            from .spec import count_runs
+
+            open_runs = self.open_runs(access.owner)
+            new = count_runs(clean)
+            if open_runs + new > limits.max_open_runs:
+                raise SweepValidationError({"runs": (
+                    f"you have {open_runs} run{'s' if open_runs != 1 else ''} queued or running, and this sweep "
+                    f"adds {new}: at most {limits.max_open_runs} per person, so that everyone's runs get "
+                    "their turn. Wait for yours to finish, or cancel some.")})
         name = self._unique_name(clean)
         clean.name = name
         _quiet()
@@ -191,7 +206,8 @@ class SweepStore:
         from .. import __version__
 
         study.set_user_attr(STUDY_ATTR, {"spec": clean.to_dict(), "created": _now().isoformat(),
-                                         "version": __version__, "max_per_class": limits.max_per_class})
+                                         "version": __version__, "max_per_class": limits.max_per_class,
+                                         "owner": {"id": access.owner, "name": access.name}})
         if clean.mode == "tpe":
             for index in range(clean.n_trials):
                 study.enqueue_trial({}, user_attrs={"run": index, "group": None, "params": {}})
@@ -233,20 +249,51 @@ class SweepStore:
         """The runs of sweep `name`, by number, with their live per-epoch history."""
         return self._read(name)[1]
 
+    def open_runs(self, owner: str) -> int:
+        """Queued and running runs of every sweep that `owner` started."""
+        return sum(s.counts["queued"] + s.counts["running"] for s in self.list() if s.owner == owner)
+
+    def queue(self) -> list[tuple[str, str]]:
+        """(sweep, owner) of every queued run, in the order workers will start them (`queue.fair_order`)."""
+        from .queue import fair_order, queued_sweep
+
+        states = [queued_sweep(name, self.study(name)) for name in self.names()]
+        return fair_order([s for s in states if s is not None])
+
+    def stale(self, idle_s: float, now: dt.datetime | None = None) -> list[SweepSummary]:
+        """Sweeps with runs still queued, none running, and nothing started, ended or created
+        for `idle_s` seconds: left behind (yesterday's class, a student who went home)."""
+        now = now or _now()
+        return [s for s in self.list() if not s.is_final and not s.counts["running"]
+                and s.last_activity is not None and (now - s.last_activity).total_seconds() >= idle_s]
+
+    def clear(self, names, access: Access = LOCAL) -> int:
+        """Cancel these sweeps for everybody (the teacher only): their queued runs never start.
+        Returns how many runs that stops; the sweeps and their finished runs are kept."""
+        access.require_teacher("clear sweeps from the queue")
+        return sum(self.cancel(name, access) for name in names)
+
     # -- act
 
-    def cancel(self, name: str) -> int:
+    def _require_manage(self, study: optuna.Study, access: Access, action: str) -> None:
+        owner = str((study.user_attrs[STUDY_ATTR].get("owner") or {}).get("id") or "")
+        access.require_manage(owner, action)
+
+    def cancel(self, name: str, access: Access = LOCAL) -> int:
         """Stop a sweep: queued runs never start, running runs stop at their next epoch.
 
-        Returns how many runs that affects (queued + running)."""
+        Returns how many runs that affects (queued + running). A student may cancel only
+        their own sweeps (NotAllowedError)."""
         study = self.study(name)
+        self._require_manage(study, access, "cancel the runs")
         study.set_user_attr(CANCELLED, True)
         live = study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
         return sum(1 for t in live if "run" in t.user_attrs)
 
-    def cancel_run(self, name: str, number: int) -> None:
+    def cancel_run(self, name: str, number: int, access: Access = LOCAL) -> None:
         """Stop one run: if queued it never starts; if running it stops at its next epoch."""
         study = self.study(name)
+        self._require_manage(study, access, "cancel the runs")
         run = next((r for r in self.runs(name) if r.number == int(number)), None)
         if run is None:
             raise SweepError(f"sweep {name!r} has no run {number}")
@@ -254,10 +301,11 @@ class SweepStore:
             raise SweepError(f"run {number} of {name!r} has already ended ({run.state})")
         study.set_user_attr(cancel_key(number), True)
 
-    def retry(self, name: str, number: int | None = None) -> list[int]:
+    def retry(self, name: str, number: int | None = None, access: Access = LOCAL) -> list[int]:
         """Queue again a failed run (or, without `number`, every failed run not yet re-queued);
         returns the new run numbers. A worker then runs them as usual."""
         study = self.study(name)
+        self._require_manage(study, access, "re-run the runs")
         attrs = study.user_attrs
         if attrs.get(CANCELLED):
             raise SweepError(f"sweep {name!r} was cancelled; start a new sweep instead")

@@ -35,8 +35,11 @@ import optuna
 from optuna.trial import TrialState
 
 from ..errors import SketchLabError
+from ..fileio import path_inside
 from ..settings import Settings
 from .records import CANCELLED, STUDY_ATTR, RunRecord, cancel_key, run_record
+from .queue import QueuedSweep, queued_sweep
+from .queue import next_sweep as fair_next
 from .spec import HYPERPARAMETERS, SweepSpec, search_space
 from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, open_storage, safe_url
 from .workers import remove_worker_file, workers_alive, workers_lock, write_worker_file
@@ -149,7 +152,8 @@ class _RunTrial:
         config = spec.config(params)  # train_run checks it (RunConfig.validate)
         if config.per_class is None:
             config.per_class = self.max_per_class  # "all drawings" is capped by the sweep's limit
-        model_dir = Path(self.settings.runs_dir) / self.study_name / str(trial.number)
+        # The sweep's name may come from anyone who reaches the storage: a safe folder name.
+        model_dir = path_inside(self.settings.runs_dir, self.study_name, str(trial.number))
         _check_writable(model_dir.parent)  # before any epoch: a full or read-only disk fails the run now
         split = self._split(config)
         data = {"source": split.source, "n_train": len(split.y_train), "n_val": len(split.y_val)}
@@ -292,28 +296,28 @@ class Worker:
             self._objectives[name] = (study, objective)
         return self._objectives[name]
 
-    def next_sweep(self, queued: list[str]) -> str | None:
-        """Which of the sweeps with queued runs (oldest first) to serve next: the oldest.
-        A fairer queue (e.g. round-robin over the sweeps' owners) replaces only this."""
-        return queued[0] if queued else None
+    def next_sweep(self, queued: list[QueuedSweep]) -> str | None:
+        """Which of the sweeps with queued runs to serve next: round-robin over their owners
+        (`queue.next_sweep`); a worker for one sweep serves only that one."""
+        return fair_next(queued)
 
     def _scan(self) -> tuple[str | None, bool]:
         """(the sweep to serve next, whether some run is still running anywhere)."""
         running, queued = False, []
-        live_states = (TrialState.WAITING, TrialState.RUNNING)
         for name in self._sweep_names():
             study = self._study(name)[0]
-            live = study.get_trials(deepcopy=False, states=live_states)
-            if any(t.state == TrialState.RUNNING for t in live):
+            live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if live:
                 # Re-queue runs whose worker died (stale heartbeat); Optuna's optimize also does
                 # this, but only right before it starts a trial.
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(study)
-                live = study.get_trials(deepcopy=False, states=live_states)
-            running = running or any(t.state == TrialState.RUNNING for t in live)
-            if any(t.state == TrialState.WAITING for t in live):
-                queued.append(name)
+                live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            running = running or bool(live)
+            state = queued_sweep(name, study)
+            if state is not None:  # every sweep: its runs' start times say whose turn it is
+                queued.append(state)
         return self.next_sweep(queued), running
 
     def _run_one(self, name: str) -> None:

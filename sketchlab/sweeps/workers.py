@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..access import LOCAL, Access
 from ..fileio import atomic_write
 from ..settings import Settings
-from .spec import SweepLimits, SweepSpec
+from .spec import SweepLimits, SweepSpec, load_limits
 from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
 
 
@@ -182,11 +183,14 @@ def launch_sweep(
     limits: SweepLimits | None = None,
     workers: int | None = None,
     storage: str | None = None,
+    access: Access = LOCAL,
 ) -> str:
-    """Validate, enqueue every run and (optionally) start detached local workers; returns the name."""
-    limits = limits or SweepLimits()
+    """Validate, enqueue every run and (optionally) start detached local workers; returns the name.
+
+    The sweep belongs to `access.owner`; `limits` default to the shared ones in the home folder."""
+    limits = limits or load_limits(settings.home_dir)
     store = SweepStore.of(settings, storage)
-    name = store.create(spec, limits, data_dir=settings.data_dir)
+    name = store.create(spec, limits, data_dir=settings.data_dir, access=access)
     if start_worker:
         ensure_workers(settings, workers, storage=store.url, limits=limits)
     return name

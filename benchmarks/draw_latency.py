@@ -23,8 +23,9 @@ How it measures (one Chromium, one browser context = one session per simulated u
   process and its children) is read around the drawing part of each round only, so
   "CPU per stroke" holds strokes only; Undo+Clear have their own figure. Chromium and
   Playwright share the 2 cores with the server: their CPU per stroke is printed too.
-- strokes lost: per drawing, strokes drawn minus the count the page shows at the end (and
-  "extra": the page counted more than was drawn).
+- strokes lost: per drawing, strokes drawn minus the count the page shows at the end, after
+  up to --final-timeout more for a busy server to catch up (and "extra": the page counted
+  more than was drawn).
 - first stroke: every Draw server is a fresh `streamlit run`; one page opens as soon as
   /_stcore/health answers, draws one stroke the moment the canvas is visible, and waits
   for its guesses (seconds since the canvas was visible and since the process started).
@@ -117,9 +118,25 @@ def to_canvas(strokes_xy, side: int = CANVAS_SIDE, margin: int = 40, max_moves: 
     return out
 
 
-def load_drawings(folder: Path, n: int, max_strokes: int, max_moves: int, seed: int = 0) -> list[Drawing]:
+def is_dot(stroke, span_px: float = 3.0) -> bool:
+    """A stroke that hardly moves (an eye, a seed): the kind the canvas may drop."""
+    return max(abs(x - stroke[0][0]) + abs(y - stroke[0][1]) for x, y in stroke) <= span_px
+
+
+def has_dot(drawing: Drawing) -> bool:
+    return any(is_dot(s) for s in drawing.strokes)
+
+
+def dots_as_clicks(drawing: Drawing) -> Drawing:
+    """Each dot drawn as a person clicks one: mouse down and up on a single point."""
+    return Drawing(drawing.word, [s[:1] if is_dot(s) else s for s in drawing.strokes])
+
+
+def load_drawings(folder: Path, n: int, max_strokes: int, max_moves: int, seed: int = 0,
+                  dots_first: bool = False) -> list[Drawing]:
     """`n` drawings with at most `max_strokes` strokes, taking turns over the class files
-    (sorted by name), each file's drawings in a seeded random order."""
+    (sorted by name), each file's drawings in a seeded random order; with `dots_first`,
+    the drawings that have a dot come first (about 1 in 12 of QuickDraw-10's have one)."""
     rng = np.random.default_rng(seed)
     per_class = []
     for path in sorted(folder.glob("*.ndjson")):
@@ -136,15 +153,17 @@ def load_drawings(folder: Path, n: int, max_strokes: int, max_moves: int, seed: 
             per_class.append(rows)
     if not per_class:
         raise SystemExit(f"no drawings with 1–{max_strokes} strokes in {folder}/*.ndjson")
-    out: list[Drawing] = []
+    taken: list[Drawing] = []
     i = 0
-    while len(out) < n and any(per_class):
+    while any(per_class) and (dots_first or len(taken) < n):
         rows = per_class[i % len(per_class)]
         if rows:
             row = rows.pop()
-            out.append(Drawing(row["word"], to_canvas(row["drawing"], max_moves=max_moves)))
+            taken.append(Drawing(row["word"], to_canvas(row["drawing"], max_moves=max_moves)))
         i += 1
-    return out
+    if dots_first:  # stable: the turns over the classes stay as they were within each group
+        taken.sort(key=lambda d: not has_dot(d))
+    return taken[:n]
 
 
 # ---------------------------------------------------------------- processes (/proc)
@@ -438,7 +457,7 @@ class User:
         except PlaywrightTimeout:
             pass
 
-    async def draw(self, drawing: Drawing, pause: float) -> dict:
+    async def draw(self, drawing: Drawing, pause: float, final_timeout_s: float) -> dict:
         latencies, errors = [], 0
         confirmed = 0
         for points in drawing.strokes:
@@ -451,6 +470,9 @@ class User:
                 latencies.append(seconds)
                 confirmed += 1
             await asyncio.sleep(pause)
+        if confirmed != len(drawing.strokes):
+            # late is not lost: give a busy server time to catch up before counting
+            await self.wait_count(len(drawing.strokes), time.monotonic(), timeout_ms=final_timeout_s * 1000)
         await self.settle()
         shown = await self.shown_count()
         return {"word": drawing.word, "drawn": len(drawing.strokes), "shown": shown,
@@ -543,7 +565,8 @@ async def draw_phase(run: DrawRun, browser, url: str, meter: Meter, drawings: li
         for r in range(rounds):
             todo = [drawings[(i * rounds + r) % len(drawings)] for i in range(run.pages)]
             cpu0, browser0 = meter.server(), meter.browser()
-            results = await asyncio.gather(*(u.draw(d, args.pause) for u, d in zip(users, todo)),
+            results = await asyncio.gather(*(u.draw(d, args.pause, args.final_timeout)
+                                             for u, d in zip(users, todo)),
                                            return_exceptions=True)
             run.strokes_cpu_s += meter.server() - cpu0
             run.browser_cpu_s += meter.browser() - browser0
@@ -657,7 +680,8 @@ async def measure_profile(tree: Tree, drawings: list[Drawing], tmp: Path, args) 
                 user = await User.open(browser, url, args.stroke_timeout)
                 try:
                     # warm: models loaded and traced, the first run's imports done, before sampling
-                    await user.draw(Drawing("warm-up", [first_stroke_points(drawings)]), args.pause)
+                    await user.draw(Drawing("warm-up", [first_stroke_points(drawings)]), args.pause,
+                                    args.final_timeout)
                     await user.undo_and_clear()
                     spy = subprocess.Popen(
                         [shutil.which("py-spy") or "py-spy", "record", "--pid", str(proc.pid),
@@ -670,7 +694,7 @@ async def measure_profile(tree: Tree, drawings: list[Drawing], tmp: Path, args) 
                         cpu0 = meter.server()
                         strokes = 0
                         for d in drawings[:args.profile_drawings]:
-                            res = await user.draw(d, args.pause)
+                            res = await user.draw(d, args.pause, args.final_timeout)
                             strokes += len(res["latencies"])
                             await user.undo_and_clear()  # sampled too: a small share, said below
                         cpu_s = meter.server() - cpu0
@@ -885,8 +909,14 @@ def main(argv=None) -> int:
     ap.add_argument("--max-strokes", type=int, default=12,
                     help="only drawings with at most this many strokes")
     ap.add_argument("--max-moves", type=int, default=25, help="mouse moves per stroke at most")
+    ap.add_argument("--dots-first", action="store_true",
+                    help="draw the drawings with a dot (a stroke spanning ≤ 3 px) first: strokes lost")
+    ap.add_argument("--click-dots", action="store_true",
+                    help="draw each dot as a click (no mouse move), as a person dots an eye")
     ap.add_argument("--pause", type=float, default=0.3, help="seconds a user pauses between strokes")
     ap.add_argument("--stroke-timeout", type=float, default=20.0, help="seconds to wait for guesses")
+    ap.add_argument("--final-timeout", type=float, default=60.0,
+                    help="seconds a drawing's last count may take before missing strokes count as lost")
     ap.add_argument("--tries", type=int, default=3, help="tries of each Explore/Train figure")
     ap.add_argument("--parts", default="draw,pages", help="draw (Draw page) and/or pages (Explore, Train)")
     ap.add_argument("--baseline", default="d6067cd",
@@ -910,13 +940,17 @@ def main(argv=None) -> int:
     if args.profile and not shutil.which("py-spy"):
         raise SystemExit("py-spy is missing: pip install py-spy (see requirements.txt)")
 
-    need = max(p * rounds_for(p, args.drawings) for p in pages) + args.profile_drawings
-    drawings = load_drawings(data / "simplified_ndjson", need, args.max_strokes, args.max_moves)
+    need = max(p * rounds_for(p, args.drawings) for p in pages) + args.profile_drawings * args.profile
+    drawings = load_drawings(data / "simplified_ndjson", need, args.max_strokes, args.max_moves,
+                             dots_first=args.dots_first)
+    if args.click_dots:
+        drawings = [dots_as_clicks(d) for d in drawings]
     load_start = os.getloadavg()
     print(f"draw_latency: {os.cpu_count()} CPUs, load average at start "
           "{:.2f} {:.2f} {:.2f} (a shared machine: other processes slow both trees alike, "
           "not equally at every moment)".format(*load_start))
     print(f"{len(drawings)} real drawings ({sum(len(d.strokes) for d in drawings)} strokes, "
+          f"{sum(has_dot(d) for d in drawings)} drawings with a dot, "
           f"≤ {args.max_strokes} strokes each, ≤ {args.max_moves} moves per stroke) from {data}")
 
     figures: dict[str, dict] = {}

@@ -52,7 +52,14 @@ def test_load_drawings_takes_turns_over_the_classes_and_skips_long_ones(tmp_path
     (tmp_path / "a.ndjson").write_text("\n".join([row("a", 2), row("a", 3), row("a", 40)]) + "\n")
     (tmp_path / "b.ndjson").write_text(row("b", 1) + "\n\n")
     got = bench.load_drawings(tmp_path, n=10, max_strokes=12, max_moves=25)
-    assert [d.word for d in got][:2] == ["a", "b"] and len(got) == 3  # the 40-stroke one is left out
+    assert [d.word for d in got] == ["a", "b", "a"]  # turns over the classes; the 40-stroke one left out
+    with_dot = {"word": "c", "drawing": [[[0, 255], [0, 255]], [[9, 10], [9, 9]]]}  # an eye: 1 unit long
+    (tmp_path / "c.ndjson").write_text(json.dumps(with_dot))
+    dotted = bench.load_drawings(tmp_path, n=2, max_strokes=12, max_moves=25, dots_first=True)
+    assert [d.word for d in dotted] == ["c", "a"]
+    assert bench.has_dot(dotted[0]) and not bench.has_dot(dotted[1])
+    clicked = bench.dots_as_clicks(dotted[0])
+    assert [len(st) for st in clicked.strokes] == [2, 1]  # the line stays, the eye is one click
     with pytest.raises(SystemExit, match="no drawings"):
         bench.load_drawings(tmp_path / "nothing", n=1, max_strokes=12, max_moves=25)
 

@@ -7,13 +7,14 @@ It runs seed 000's sweep (scaled down with --sweep-epochs) in a temporary home f
 the Train page has curves to show, starts `streamlit run app.py` on a free local port,
 draws an apple on the canvas with the mouse, and saves draw.png, explore.png,
 explore-model.png (a model's confusion matrix and mistakes) and train.png.
-The helpers (`serve_app`, `launch_chromium`, `draw_strokes`) are shared with
-tests/test_browser.py.
+The helpers (`serve_app`, `launch_chromium`, `draw_strokes`, ...) are shared with
+tests/test_browser.py and benchmarks/draw_latency.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import socket
@@ -32,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run",
 ]
 IDLE = "[data-test-script-state='notRunning']"
+# The drawing surface of the canvas component (fabric.js' upper canvas).
+CANVAS = "[data-testid=stBidiComponentIsolated] canvas.upper-canvas"
 
 
 def free_port() -> int:
@@ -41,14 +44,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(env: dict, log_path: Path, timeout: float = 120):
-    """`streamlit run app.py` on 127.0.0.1 and a free port; yields the URL; always stops it."""
+def app_server(env: dict, log_path: Path, timeout: float = 120, cwd: Path = REPO):
+    """`streamlit run app.py` from `cwd` (a checkout) on 127.0.0.1 and a free port; yields
+    (URL, the server's Popen) once /_stcore/health answers; always stops it."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=log,
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=log,
                                 stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -66,7 +70,7 @@ def serve_app(env: dict, log_path: Path, timeout: float = 120):
                 raise RuntimeError(f"streamlit did not answer /_stcore/health in {timeout:.0f} s; "
                                    f"see {log_path}")
             time.sleep(0.5)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -74,6 +78,13 @@ def serve_app(env: dict, log_path: Path, timeout: float = 120):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def serve_app(env: dict, log_path: Path, timeout: float = 120, cwd: Path = REPO):
+    """`app_server` for callers that need only the URL."""
+    with app_server(env, log_path, timeout, cwd) as (url, _proc):
+        yield url
 
 
 def launch_chromium(playwright):
@@ -89,9 +100,23 @@ def wait_idle(page, timeout_ms: int = 120_000, settle: float = 1.0) -> None:
 
 def canvas_box(page, timeout_ms: int = 60_000) -> dict:
     """The drawing surface of the canvas component (fabric.js' upper canvas)."""
-    canvas = page.locator("[data-testid=stBidiComponentIsolated] canvas.upper-canvas").first
+    canvas = page.locator(CANVAS).first
     canvas.wait_for(state="visible", timeout=timeout_ms)
     return canvas.bounding_box()
+
+
+# The same two for Playwright's async API (many pages at once: benchmarks/draw_latency.py).
+
+async def wait_idle_async(page, timeout_ms: int = 120_000, settle: float = 1.0) -> None:
+    await page.wait_for_selector(IDLE, timeout=timeout_ms)
+    await asyncio.sleep(settle)
+    await page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+async def canvas_box_async(page, timeout_ms: int = 60_000) -> dict:
+    canvas = page.locator(CANVAS).first
+    await canvas.wait_for(state="visible", timeout=timeout_ms)
+    return await canvas.bounding_box()
 
 
 def draw_strokes(page, strokes, steps: int = 6) -> None:

@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.dataset import NoDataError, load_all_data  # noqa: E402
-from sketchlab.evaluate import (BASELINE, MODEL_NAMES, RECIPES, THIN_CLASSES, evaluate_splits,  # noqa: E402
-                                fold_splits, heldout_split)
+from sketchlab.evaluate import (BASELINE, MODEL_NAMES, RECIPES, THIN_CLASSES, PerClassReport,  # noqa: E402
+                                evaluate_splits, fold_splits, heldout_split)
 
 
 def main(argv=None) -> int:
@@ -56,8 +56,15 @@ def main(argv=None) -> int:
     p.add_argument("--before", default=None, metavar="FILE",
                    help="per-fold recall before the bitmap rows were used (benchmarks/thin_kfold_before.py)")
     p.add_argument("--markdown", action="store_true", help="also print the per-class table as Markdown")
+    p.add_argument("--from-json", default=None, metavar="FILE",
+                   help="print (and --cards) a report written earlier by --json instead of training again")
     args = p.parse_args(argv)
 
+    if args.from_json:
+        report = PerClassReport.from_dict(json.loads(Path(args.from_json).read_text(encoding="utf-8")))
+        print(f"report read from {args.from_json} (trained and scored in {report.seconds:.0f} s)")
+        _print(report, args)
+        return 0
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
         data = load_all_data(default_data_dir(args.data_dir), QUICKDRAW_10)
@@ -85,6 +92,13 @@ def main(argv=None) -> int:
     with tqdm(total=len(splits) * len(models), desc="train+test", unit="fit") as bar:
         report = evaluate_splits(data, splits, models=models, epochs=args.epochs, how=how,
                                  on_progress=lambda d, t, label: (bar.update(1), bar.set_postfix_str(label)))
+    print(f"wall time {time.perf_counter() - start:.0f} s")
+    _print(report, args)
+    return 0
+
+
+def _print(report, args) -> None:
+    models = tuple(report.scores)
     print(report.table())
     if args.markdown:
         print()
@@ -103,8 +117,7 @@ def main(argv=None) -> int:
                 print(f"  {a} - {b}: {report.summary(a)['balanced_accuracy'] - report.summary(b)['balanced_accuracy']:+.3f}")
     if args.before:
         _thin_comparison(report, json.loads(Path(args.before).read_text(encoding="utf-8")))
-    print(f"wall time {time.perf_counter() - start:.0f} s")
-    if args.json:
+    if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
     if args.cards:
@@ -116,7 +129,6 @@ def main(argv=None) -> int:
                 card.pop("kfold", None)  # the stroke-only k-fold described the old recipe
                 card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
                 print(f"wrote the heldout entry of {card_path}")
-    return 0
 
 
 def _thin_comparison(report, before: dict) -> None:

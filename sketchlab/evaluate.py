@@ -387,6 +387,13 @@ class PerClassReport:
         """The model card's `heldout` entry: the recipe's per-class figures on these splits."""
         return {**self.summary(name), "recipe": self.configs.get(name)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "PerClassReport":
+        """The report `to_dict` wrote (e.g. benchmarks/accuracy.py --json), to print or put on cards again."""
+        scores = {m: [SplitScores(**x) for x in s] for m, s in d["per_split"].items()}
+        return cls(scores, list(d["classes"]), d["counts"], list(d["test_counts"]), d["how"], d["source"],
+                   d["configs"], float(d.get("seconds", 0.0)))
+
     def to_dict(self) -> dict:
         return {"how": self.how, "source": self.source, "classes": self.classes, "counts": self.counts,
                 "test_counts": self.test_counts, "configs": self.configs, "seconds": self.seconds,

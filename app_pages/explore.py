@@ -55,9 +55,9 @@ limit = c2.select_slider("Drawings read per class", READ_LIMITS, value=1000, key
 st.subheader("Drawings per class")
 show_all = st.toggle("All classes in the data folder", value=False, key="explore_all_counts")
 counted = names if show_all or not picked else picked
-series = {"with strokes": {c: overview[c].strokes for c in counted}}
-if any(overview[c].bitmaps for c in counted):
-    series["28×28 bitmaps"] = {c: overview[c].bitmaps for c in counted}
+series = {"from strokes": {c: overview[c].strokes for c in counted}}
+if any(overview[c].bitmap_only for c in counted):
+    series["from 28×28 bitmaps only"] = {c: overview[c].bitmap_only for c in counted}
 totals = [overview[c].total for c in counted]
 log = max(totals) > 20 * max(1, min(totals))  # one huge class would flatten the others
 st.plotly_chart(
@@ -65,6 +65,10 @@ st.plotly_chart(
                      height=280 if len(counted) < 30 else 420),
     key="explore_counts", config=NO_BAR,
 )
+st.caption("Each distinct drawing counts once: simplified and raw strokes are merged by key_id, and an "
+           "official bitmap row that is the same drawing as a stroke one (same official index) is not "
+           "counted again. " + "; ".join(f"{c}: {overview[c].strokes} from strokes + {overview[c].bitmap_only} "
+                                         f"from bitmaps = {overview[c].total}" for c in counted[:12]))
 if not picked:
     st.info("Pick one or more classes above to see their drawings.")
     st.stop()

@@ -182,9 +182,14 @@ with st.expander("New sweep", expanded=not all_sweeps):
                 field_error(f"base_{field}")
             with v:
                 field_error(field)
+        st.caption("Sweeps train on a class-balanced sample so that a sweep finishes in minutes: every "
+                   "class is cut to the smallest class's count (drawings with strokes first, then official "
+                   "bitmaps), and 20% of that is held out for validation. The shipped models are trained "
+                   "on every drawing instead (models/train_defaults.sh).")
         o1, o2 = st.columns(2)
-        o1.checkbox("Stroke augmentation", value=True, key="train_augment",
-                    help="Random rotation, scale, shear and jitter of the strokes every epoch")
+        o1.checkbox("Augmentation", value=True, key="train_augment",
+                    help="Every epoch: random rotation, scale, shear and jitter of the strokes; small "
+                         "shifts, scale, rotation and line-width changes of bitmap-only drawings")
         o2.checkbox("Prune hopeless runs (median rule)", value=False, key="train_prune")
         st.text_input("Sweep name (optional: blank names it by model, mode and time)", key="train_name",
                       max_chars=80)

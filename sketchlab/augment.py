@@ -65,3 +65,70 @@ def augment_strokes(
     moved += rng.normal(0.0, jitter, moved.shape)
 
     return normalize_strokes(np.split(moved, np.cumsum(lengths)[:-1]))
+
+
+def augment_bitmaps(
+    images: np.ndarray,
+    rng: np.random.Generator,
+    shift_px: float = 1.5,
+    scale: float = 0.1,
+    rotation_deg: float = 10.0,
+    thickness: float = 0.35,
+) -> np.ndarray:
+    """Randomly moved, scaled, rotated and thickened/thinned copies of official 28x28 bitmaps.
+
+    For rows that exist only as bitmaps (no strokes to distort). `images`: (N, 784) or
+    (N, 28, 28), uint8 0..255 or float 0..1; the result has the same shape and dtype.
+    Each image gets its own affine map about the centre (shift up to `shift_px` pixels,
+    scale up to ±`scale`, rotation up to `rotation_deg`), small enough to keep the official
+    centring and margin, sampled bilinearly; then its line width changes: towards a 3x3
+    dilation (thicker) or a higher gamma on the anti-aliased edges (thinner), by up to
+    `thickness`. The same `rng` state gives the same output.
+    """
+    images = np.asarray(images)
+    shape, dtype = images.shape, images.dtype
+    n = shape[0]
+    if n == 0:
+        return images.copy()
+    side = 28
+    img = images.reshape(n, side, side).astype(np.float32)
+    if dtype == np.uint8:
+        img /= 255.0
+    # Inverse map: for each output pixel, where to sample in the input.
+    angle = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg, n))
+    s = np.exp(rng.uniform(-scale, scale, n))
+    shift = rng.uniform(-shift_px, shift_px, (n, 2))
+    cos, sin = np.cos(angle) / s, np.sin(angle) / s
+    c = (side - 1) / 2.0
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    xo = xx.ravel()[None, :] - c - shift[:, :1]
+    yo = yy.ravel()[None, :] - c - shift[:, 1:]
+    xs = cos[:, None] * xo + sin[:, None] * yo + c
+    ys = -sin[:, None] * xo + cos[:, None] * yo + c
+    out = _bilinear(img, xs, ys).reshape(n, side, side)
+
+    t = rng.uniform(-thickness, thickness, n)[:, None, None]
+    padded = np.pad(out, ((0, 0), (1, 1), (1, 1)))
+    dilated = np.max([padded[:, dy:dy + side, dx:dx + side] for dy in range(3) for dx in range(3)], axis=0)
+    thicker = out + np.clip(t, 0, None) * (dilated - out)
+    out = np.where(t > 0, thicker, out ** (1.0 + 3.0 * np.clip(-t, 0, None)))
+    out = np.clip(out, 0.0, 1.0)
+    if dtype == np.uint8:
+        return np.rint(out * 255.0).astype(np.uint8).reshape(shape)
+    return out.astype(dtype).reshape(shape)
+
+
+def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Sample each image of `img` (n, h, w) at its points (n, p); outside the image is 0."""
+    n, h, w = img.shape
+    x0, y0 = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
+    fx, fy = xs - x0, ys - y0
+    flat = img.reshape(n, -1)
+    rows = np.arange(n)[:, None]
+    out = np.zeros(xs.shape, dtype=np.float32)
+    for dy, dx, wgt in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = x0 + dx, y0 + dy
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        idx = np.clip(yi, 0, h - 1) * w + np.clip(xi, 0, w - 1)
+        out += np.where(inside, flat[rows, idx], 0.0) * wgt
+    return out

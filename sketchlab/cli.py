@@ -78,12 +78,18 @@ def cmd_data_info(args, settings: Settings) -> int:
     if not overview and not npz:
         print(no_data_message(settings.data_dir))
     if overview:
-        print(f"{'class':<28} {'simplified':>10} {'raw':>6} {'bitmaps':>8}")
+        print(f"{'class':<28} {'simplified':>10} {'raw':>6} {'bitmaps':>8}   {'from strokes':>12} "
+              f"{'from bitmaps':>12} {'distinct':>8}")
         for c in overview.values():
-            print(f"{c.name:<28} {c.simplified:>10} {c.raw:>6} {c.bitmaps:>8}")
-        totals = [sum(getattr(c, k) for c in overview.values()) for k in ("simplified", "raw", "bitmaps")]
+            print(f"{c.name:<28} {c.simplified:>10} {c.raw:>6} {c.bitmaps:>8}   {c.strokes:>12} "
+                  f"{c.bitmap_only:>12} {c.total:>8}")
+        totals = [sum(getattr(c, k) for c in overview.values())
+                  for k in ("simplified", "raw", "bitmaps", "strokes", "bitmap_only", "total")]
         print(f"{len(overview)} classes; {totals[0]} simplified, {totals[1]} raw, {totals[2]} bitmaps"
               + ("" if args.check else " (lines that look like drawings; --check parses every line)"))
+        print(f"distinct drawings: {totals[5]} = {totals[3]} with strokes (simplified and raw merged by key_id) "
+              f"+ {totals[4]} from bitmaps only (a bitmap row whose official index is also here as "
+              "strokes is the same drawing and counts once)")
     if npz:
         print(npz)
     for problem in problems:

@@ -4,10 +4,15 @@ A data folder holds files in the public bucket's layout (any depth is searched):
 `simplified_ndjson/<class>.ndjson`, `raw_ndjson/<class>.ndjson`, `numpy_bitmap/<class>.npy`,
 Kaggle `train_simplified/<class>.csv`, and the seed's `quickdraw10.npz`.
 
-Stroke drawings are the primary source: simplified and raw files of a class are merged
-by key_id (raw strokes go through the same normalization), so every distinct drawing
-counts once. A class with no strokes falls back to its official bitmaps.
-The 80/20 split is seed 000's: stratified, `test_size=0.2, random_state=42`.
+Every source counts, each drawing once: simplified and raw files of a class are merged
+by key_id (raw strokes go through the same normalization), and the class's official
+28x28 bitmap rows are added unless the same drawing is already here as strokes. The
+files are prefixes of Google's per-class files, so the first N stroke lines are official
+drawings 0..N-1, and a bitmap row's official index comes from `numpy_bitmap/ROWS.json`
+(or is its row number, for a file downloaded whole from row 0): a row whose index is
+below N is the same drawing as a stroke one and is left out.
+The 80/20 split is seed 000's (`test_size=0.2, random_state=42`), stratified per class
+and per source (strokes / bitmap-only), so both kinds of drawing are tested in proportion.
 Built arrays are cached on disk keyed by the spec and the files' sizes and times.
 Long steps take `progress(done, total, message)`, the downloader's callback shape, so the
 app can feed both to st.progress and the CLI to tqdm.
@@ -35,7 +40,8 @@ from .raster import bitmap_to_input, rasterize_strokes
 NPZ_NAME = "quickdraw10.npz"
 _CANONICAL = {c.lower(): c for c in ALL_CATEGORIES}
 # Part of the cache key: bump when the arrays a spec produces change (reader, normalization, raster).
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+ROWS_FILE = "ROWS.json"  # {class: [official row index of each row of numpy_bitmap/<class>.npy]}
 # Simplified strokes lie in 0..255; anything beyond (or with times) is raw and gets normalized.
 _SIMPLIFIED_MAX = 255.5
 
@@ -267,8 +273,126 @@ def load_stroke_data(data_dir, spec: DatasetSpec = DatasetSpec(), progress=None)
     return StrokeData(drawings, np.asarray(labels, dtype=np.int64), names, f"strokes from {data_dir}", problems)
 
 
-def _load_bitmap_class(files: ClassFiles, limit: int | None) -> np.ndarray:
-    return np.concatenate([load_bitmaps(p, limit) for p in files.bitmap])[:limit]
+def official_rows(path: Path, n_rows: int, problems: list | None = None) -> np.ndarray:
+    """The official row index (in Google's per-class .npy) of each of the file's `n_rows` rows.
+
+    From the ROWS.json beside the file when it lists the class with one index per row;
+    otherwise row i is official row i (a file downloaded whole from row 0).
+    """
+    rows_file = Path(path).parent / ROWS_FILE
+    if rows_file.is_file():
+        try:
+            table = json.loads(rows_file.read_text(encoding="utf-8"))
+            rows = table.get(Path(path).stem) if isinstance(table, dict) else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            rows = None
+        if rows is not None and len(rows) == n_rows:
+            return np.asarray(rows, dtype=np.int64)
+        if rows is not None and problems is not None:
+            problems.append(f"{rows_file}: lists {len(rows)} rows for {Path(path).name}, which has {n_rows}; "
+                            "row numbers used as official indices")
+    return np.arange(n_rows, dtype=np.int64)
+
+
+def stroke_index_count(files: ClassFiles) -> int:
+    """How many official drawings the stroke files cover: the first N lines of every file
+    are official drawings 0..N-1, so N is the longest file's count."""
+    counts = [count_lines(p) for p in files.simplified + files.raw]
+    return max(counts, default=0)
+
+
+def new_bitmap_rows(path: Path, n_rows: int, n_stroke_drawings: int, problems: list | None = None) -> np.ndarray:
+    """Row numbers of the bitmaps in `path` that are not already here as strokes."""
+    return np.flatnonzero(official_rows(path, n_rows, problems) >= n_stroke_drawings)
+
+
+@dataclass
+class AllData:
+    """Every distinct drawing of some classes, from every source, ready to split and train on.
+
+    `images`: uint8 (N, 784) (stroke drawings rendered like the official bitmaps);
+    `strokes[i]`: the normalized strokes of row i, or None for a bitmap-only row;
+    `from_bitmap[i]`: row i exists only as an official bitmap.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    strokes: list
+    from_bitmap: np.ndarray
+    classes: list[str]
+    source: str
+    problems: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
+
+    def source_counts(self) -> dict[str, dict[str, int]]:
+        """{class: {"strokes": n, "bitmaps": m}}: drawings with strokes and bitmap-only rows."""
+        return {c: {"strokes": int(((self.labels == i) & ~self.from_bitmap).sum()),
+                    "bitmaps": int(((self.labels == i) & self.from_bitmap).sum())}
+                for i, c in enumerate(self.classes)}
+
+    def strata(self) -> np.ndarray:
+        """Class x source: what the held-out split and the folds are stratified on."""
+        return self.labels * 2 + self.from_bitmap.astype(np.int64)
+
+    def subset(self, rows) -> "AllData":
+        rows = np.asarray(rows, dtype=np.int64)
+        return AllData(self.images[rows], self.labels[rows], [self.strokes[r] for r in rows],
+                       self.from_bitmap[rows], list(self.classes), self.source, list(self.problems))
+
+
+def load_all_data(data_dir, classes=QUICKDRAW_10, per_class: int | None = None,
+                  recognized_only: bool = False, balanced: bool = False, progress=None) -> AllData:
+    """Every distinct drawing of `classes`: strokes (simplified and raw by key_id) first,
+    then the class's bitmap rows that are not the same drawing as a stroke one.
+
+    `per_class` caps each class (strokes first); `balanced` cuts every class to the
+    smallest one's count. Bitmaps carry no "recognized" flag: `recognized_only` keeps all.
+    `progress(done_classes, total_classes, message)` is called after each class.
+    """
+    names, available = _resolve_classes(data_dir, classes)
+    reports: list[ReadReport] = []
+    problems: list[str] = []
+    per_class_parts = []
+    for i, c in enumerate(names):
+        files = available[c]
+        drawings = load_class_drawings(files, per_class, recognized_only, reports) if files.has_strokes else []
+        strokes = [d.strokes for d in drawings]
+        images = [rasterize_strokes(strokes).reshape(-1, 784)] if strokes else []
+        room = None if per_class is None else per_class - len(strokes)
+        n_bitmaps = 0
+        if files.bitmap and (room is None or room > 0):
+            n_strokes = stroke_index_count(files) if files.has_strokes else 0
+            for path in files.bitmap:
+                rows = load_bitmaps(path)
+                keep = new_bitmap_rows(path, len(rows), n_strokes, problems)
+                if room is not None:
+                    keep = keep[: max(room - n_bitmaps, 0)]
+                images.append(rows[keep].reshape(-1, 784))
+                n_bitmaps += len(keep)
+        per_class_parts.append((strokes, np.concatenate(images) if images else np.zeros((0, 784), np.uint8)))
+        if progress is not None:
+            progress(i + 1, len(names), f"{c}: {len(strokes)} strokes" + (f" + {n_bitmaps} bitmaps" if n_bitmaps else ""))
+    _empty_classes(data_dir, names, [len(im) for _, im in per_class_parts],
+                   DatasetSpec(classes=tuple(names), recognized_only=recognized_only))
+    cap = _cap(DatasetSpec(per_class=per_class, balanced=balanced), [len(im) for _, im in per_class_parts])
+    images, labels, strokes_out, from_bitmap = [], [], [], []
+    for i, (strokes, im) in enumerate(per_class_parts):
+        n = len(im) if cap is None else min(cap, len(im))
+        images.append(im[:n].astype(np.uint8))
+        labels.append(np.full(n, i, dtype=np.int64))
+        kept = strokes[:n]
+        strokes_out.extend(kept)
+        strokes_out.extend([None] * (n - len(kept)))
+        from_bitmap.append(np.arange(n) >= len(kept))
+    problems = [p for r in reports for p in r.problems] + problems
+    kinds = [k for k, used in (("strokes", any(s is not None for s in strokes_out)),
+                                ("bitmaps", any(b.any() for b in from_bitmap))) if used]
+    return AllData(np.concatenate(images), np.concatenate(labels), strokes_out, np.concatenate(from_bitmap),
+                   names, f"{data_dir} ({' + '.join(kinds)})", problems)
+
+
 
 
 def _fingerprint(data_dir, spec: DatasetSpec, names, available) -> str:
@@ -287,24 +411,30 @@ def _atomic_savez(path: Path, **arrays) -> None:
 
 
 def _read_cache(path: Path):
-    """(images, labels, source) from a cache file, or None when absent or unreadable."""
+    """(images, labels, from_bitmap, source) from a cache file, or None when absent or unreadable."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return z["images"], z["labels"], str(z["source"])
+            return z["images"], z["labels"], z["from_bitmap"], str(z["source"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # missing, half-written by a killed process, or foreign: rebuild
 
 
-def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(labels: np.ndarray, test_size: float, seed: int,
+                  strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Seed 000's stratified split of row indices (`train_test_split`, stratify=labels).
 
+    `strata` (e.g. `AllData.strata()`: class x source) refines the stratification when every
+    stratum has at least 2 rows; otherwise the split is stratified by class alone.
     Raises NoDataError saying which class is too small when a stratified split is impossible.
     """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(labels))
+    stratify = labels
+    if strata is not None and len(strata) and np.bincount(np.unique(strata, return_inverse=True)[1]).min() >= 2:
+        stratify = strata
     try:
-        return train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+        return train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:
         counts = np.bincount(labels) if len(labels) else np.zeros(1, dtype=int)
         raise NoDataError(
@@ -330,8 +460,8 @@ def _npz_dataset(npz: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, 
 def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None, progress=None) -> Dataset:
     """Bitmaps for the models, split 80/20; cached in `cache_dir` so the second call is instant.
 
-    Stroke files are read, normalized and rasterized; a class without strokes uses its
-    numpy_bitmap rows. A `quickdraw10.npz` in the data folder is used when no class files exist.
+    Every source is used (`load_all_data`): strokes are read, normalized and rasterized, and
+    the numpy_bitmap rows that are not the same drawing as a stroke one are added. A `quickdraw10.npz` in the data folder is used when no class files exist.
     `progress(done_classes, total_classes, message)` is called after each class.
     """
     root = Path(data_dir)
@@ -347,35 +477,20 @@ def build_dataset(data_dir, spec: DatasetSpec = DatasetSpec(), cache_dir=None, p
         if cached is not None:
             if progress is not None:
                 progress(len(names), len(names), f"read from cache {cache_path.name}")
-            return _split(cached[0], cached[1], names, spec, cached[2])
-    per_class: list[np.ndarray] = []
-    kinds = []
-    for i, c in enumerate(names):
-        files = available[c]
-        if files.has_strokes:
-            ds = load_class_drawings(files, spec.per_class, spec.recognized_only)
-            per_class.append(rasterize_strokes([d.strokes for d in ds]).reshape(-1, 784))
-            kinds.append("strokes")
-        else:  # bitmaps carry no "recognized" flag: recognized_only cannot apply to them
-            per_class.append(_load_bitmap_class(files, spec.per_class))
-            kinds.append("bitmaps")
-        if progress is not None:
-            progress(i + 1, len(names), f"{c}: {len(per_class[-1])} {kinds[-1]}")
-    _empty_classes(data_dir, names, [len(a) for a in per_class], spec)
-    cap = _cap(spec, [len(a) for a in per_class])
-    per_class = [a[:cap] for a in per_class]
-    images = np.concatenate(per_class).astype(np.uint8)
-    labels = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, a in enumerate(per_class)])
-    source = f"{data_dir} ({', '.join(sorted(set(kinds)))})"
+            return _split(cached[0], cached[1], names, spec, cached[3], cached[2])
+    data = load_all_data(data_dir, names, spec.per_class, spec.recognized_only, spec.balanced, progress)
+    images, labels, from_bitmap, source = data.images, data.labels, data.from_bitmap, data.source
     if cache_path is not None:
         try:
-            _atomic_savez(cache_path, images=images, labels=labels, source=np.asarray(source))
+            _atomic_savez(cache_path, images=images, labels=labels, from_bitmap=from_bitmap,
+                          source=np.asarray(source))
         except OSError:
             pass  # an unwritable cache folder costs speed next time, never this result
-    return _split(images, labels, names, spec, source)
+    return _split(images, labels, names, spec, source, from_bitmap)
 
 
-def _split(images, labels, classes, spec: DatasetSpec, source: str) -> Dataset:
+def _split(images, labels, classes, spec: DatasetSpec, source: str, from_bitmap=None) -> Dataset:
     X = bitmap_to_input(images)
-    train, test = split_indices(labels, spec.test_size, spec.seed)
+    strata = None if from_bitmap is None else labels * 2 + np.asarray(from_bitmap, dtype=np.int64)
+    train, test = split_indices(labels, spec.test_size, spec.seed, strata)
     return Dataset(X[train], labels[train], X[test], labels[test], list(classes), source)

@@ -29,6 +29,7 @@ from .dataset import (
 )
 from .drawing import Drawing
 from .errors import SketchLabError
+from .dataset import new_bitmap_rows
 from .formats import ReadReport, count_drawings, load_bitmaps
 from .raster import bitmap_to_input, rasterize_strokes
 
@@ -41,6 +42,9 @@ class ClassCount:
     simplified: int = 0
     raw: int = 0
     bitmaps: int = 0
+    # Bitmap rows that are not the same drawing as a stroke one (dataset.new_bitmap_rows):
+    # what training adds to the stroke drawings.
+    bitmap_only: int = 0
 
     @property
     def strokes(self) -> int:
@@ -50,7 +54,8 @@ class ClassCount:
 
     @property
     def total(self) -> int:
-        return max(self.strokes, self.bitmaps)
+        """Distinct drawings: those with strokes plus the bitmap-only rows."""
+        return self.strokes + self.bitmap_only
 
 
 def data_signature(data_dir) -> tuple:
@@ -79,11 +84,13 @@ def class_overview(data_dir, problems: list | None = None, progress=None,
     out = {}
     for i, name in enumerate(sorted(found, key=str.lower)):
         files = found[name]
+        simplified = sum(_count_file(p, problems, exact) for p in files.simplified)
+        raw = sum(_count_file(p, problems, exact) for p in files.raw)
+        per_file = [(p, _count_file(p, problems, exact)) for p in files.bitmap]
+        strokes = max(simplified, raw)
         count = ClassCount(
-            name,
-            simplified=sum(_count_file(p, problems, exact) for p in files.simplified),
-            raw=sum(_count_file(p, problems, exact) for p in files.raw),
-            bitmaps=sum(_count_file(p, problems, exact) for p in files.bitmap),
+            name, simplified=simplified, raw=raw, bitmaps=sum(n for _, n in per_file),
+            bitmap_only=sum(len(new_bitmap_rows(p, n, strokes)) for p, n in per_file),
         )
         if count.total:
             out[name] = count

@@ -39,9 +39,9 @@ class Comparison:
 
 
 def _scores(name: str, evaluation: explore.Evaluation, note: str = "") -> Scores:
-    confusion = np.asarray(evaluation.confusion, dtype=np.float64)
-    per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
-    return Scores(name, evaluation.accuracy, float(per_class.mean()), note)
+    from .training import balanced_accuracy
+
+    return Scores(name, evaluation.accuracy, balanced_accuracy(evaluation.confusion) or 0.0, note)
 
 
 def compare_with_current(run_dir, settings) -> Comparison:

@@ -56,10 +56,16 @@ class ModelInfo:
 
     @property
     def accuracy(self) -> tuple[float | None, str]:
-        """The card's best accuracy figure and what it is: k-fold top-1 if present, else val."""
+        """The card's best accuracy figure and what it is: the class-balanced accuracy (mean
+        per-class recall) on the held-out split if present, else k-fold top-1, else val."""
+        heldout = self.card.get("heldout") or {}
+        if heldout.get("balanced_accuracy") is not None:
+            return float(heldout["balanced_accuracy"]), "class-balanced accuracy"
         kfold = self.card.get("kfold") or {}
         if kfold.get("top1_mean") is not None:
             return float(kfold["top1_mean"]), "k-fold top-1"
+        if self.card.get("val_balanced_accuracy") is not None:
+            return float(self.card["val_balanced_accuracy"]), "val class-balanced accuracy"
         if self.card.get("val_accuracy") is not None:
             return float(self.card["val_accuracy"]), "val"
         return None, ""
@@ -69,9 +75,17 @@ class ModelInfo:
         value, what = self.accuracy
         if value is None:
             return "accuracy unknown"
+        heldout = self.card.get("heldout") or {}
+        if what == "class-balanced accuracy":
+            spread = heldout.get("balanced_accuracy_std")
+            low = heldout.get("min_recall")
+            text = f"{what} {value:.2f}" + (f" ± {float(spread):.2f}" if spread is not None else "")
+            return text + (f" (worst class {float(low):.2f})" if low is not None else "")
         kfold = self.card.get("kfold") or {}
         if what.startswith("k-fold") and kfold.get("top1_std") is not None:
             return f"{what} {value:.2f} ± {float(kfold['top1_std']):.2f}"
+        if what.startswith("val class"):
+            return f"{what} {value:.2f}"
         return f"{what} accuracy {value:.2f}"
 
     @property

@@ -11,14 +11,21 @@ ends in one of three states:
 - "done": all epochs ran (or early stopping ended it; the best weights are restored);
 - "diverged": the run failed to converge: the loss became NaN/inf, or exploded far above
   ln(n_classes), or the network collapsed to one constant answer for every drawing
-  (dead ReLUs: seed 000's SGD at lr = 1 "fails to converge" this way, its loss stuck at
-  ln(10)); the history is kept, `RunResult.detail` says which, the card has no accuracy;
+  (dead ReLUs), or, judged at the end of a run of at least `JUDGE_AFTER_EPOCHS` epochs, it
+  learned nothing a user would call learning (`did_not_converge`: its loss never got well
+  below chance level ln(n_classes) and its accuracy stayed near chance; seed 000's SGD at
+  lr = 1 "fails to converge" this way, collapsed or not depending on the CPU); the
+  history is kept, `RunResult.detail` says which, the card has no accuracy;
 - "cancelled": `should_stop()` said so; the completed epochs are kept.
 
-Runs are reproducible from `config.seed`: weights, dropout, shuffling and stroke
-augmentation are all drawn from it. With `config.augment` and stroke data, every epoch
-trains on freshly distorted drawings (`sketchlab.augment.augment_strokes`), rasterized
-in a background thread while the previous epoch trains.
+Runs are reproducible from `config.seed`: weights, dropout, shuffling, class-balanced
+sampling and augmentation are all drawn from it. With `config.augment`, every epoch trains
+on freshly distorted drawings: stroke drawings through `sketchlab.augment.augment_strokes`
+(then rasterized), bitmap-only rows through `augment_bitmaps`, prepared in a background
+thread while the previous epoch trains. `config.balance` handles unbalanced classes:
+"sampling" draws each epoch's rows so that every class is equally likely (the thin
+classes are seen as often as airplane, each time freshly augmented), "weights" weighs
+each row's loss by 1 / its class's share, "none" trains on the rows as they are.
 
 Models are saved as Keras 3 `.keras` files (no optimizer state) next to a JSON model
 card; a save writes into a temporary folder and renames it into place, so a crash never
@@ -58,6 +65,15 @@ POLL_SECONDS = 0.25
 # Batches per call into the compiled train step: ~2x faster epochs for the MLP at batch 32
 # (benchmarks/train_speed.py). Callbacks (cancel, divergence) then run every this many batches.
 STEPS_PER_EXECUTION = 32
+BALANCE_MODES = ("none", "weights", "sampling")
+# `did_not_converge` judges only runs at least this long: a short run of a slow optimizer
+# (Adadelta at 1e-3) may still be near chance after a few epochs and yet be healthy.
+JUDGE_AFTER_EPOCHS = 10
+# "Learned nothing": over the last epochs the loss stayed above this share of ln(n_classes)
+# AND the accuracy below this many times chance (1 / n_classes). Both must hold.
+NO_LEARNING_LOSS_SHARE = 0.8
+NO_LEARNING_ACCURACY_FACTOR = 2.5
+JUDGE_LAST_EPOCHS = 3
 
 
 # ---------------------------------------------------------------- configuration
@@ -77,6 +93,7 @@ class RunConfig:
     seed: int = 0
     augment: bool = True
     early_stopping_patience: int | None = None
+    balance: str = "none"  # one of BALANCE_MODES
 
     def __post_init__(self):
         self.classes = tuple(self.classes)
@@ -104,6 +121,8 @@ class RunConfig:
             _check_int("early_stopping_patience", self.early_stopping_patience, 1)
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment: must be true or false, got {self.augment!r}")
+        if self.balance not in BALANCE_MODES:
+            raise ValueError(f"balance: must be one of {', '.join(BALANCE_MODES)} (got {self.balance!r})")
         if len(self.classes) < 2:
             raise ValueError(f"classes: need at least 2 classes, got {len(self.classes)}")
         canonical = []
@@ -169,8 +188,9 @@ class EpochMetrics:
 class TrainSplit:
     """Train and validation arrays (X float32 (N, 784) in [0, 1], y int64) and class names.
 
-    `train_strokes`: the normalized strokes of each training row, in the same order;
-    given, they enable stroke augmentation.
+    `train_strokes`: the normalized strokes of each training row, in the same order, None
+    for a row that exists only as a bitmap; given, they enable augmentation (strokes for
+    stroke rows, `augment_bitmaps` for the others).
     """
 
     X_train: np.ndarray
@@ -196,17 +216,19 @@ class RunResult:
 
 def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: float = 0.2,
                   balanced: bool = True) -> TrainSplit:
-    """Seed 000's stratified 80/20 split (random_state 42) of `config.classes`.
+    """Seed 000's 80/20 split (random_state 42) of `config.classes`, stratified per class and
+    per source, on every drawing of every source (`dataset.load_all_data`).
 
-    Stroke data (every class has strokes) is rasterized here and keeps its strokes for
-    augmentation; otherwise the cached bitmap builder gives the same rows. The split does
-    not depend on `config.seed`, so runs with different seeds share it.
+    With augmentation the rows keep their strokes (None for bitmap-only rows); without,
+    the cached bitmap builder gives the same rows. The split does not depend on
+    `config.seed`, so runs with different seeds share it.
     `test_size=0` trains on every drawing (empty validation split, e.g. for shipped
-    models scored by k-fold instead); `balanced=False` keeps every drawing of every
-    class instead of cutting each class to the smallest one's count (seed 004).
+    models scored on a held-out split by benchmarks/accuracy.py instead); `balanced=False`
+    keeps every drawing of every class instead of cutting each class to the smallest
+    one's count (seed 004); `config.per_class` caps each class (strokes first).
     """
-    from .dataset import DatasetSpec, build_dataset, load_stroke_data, scan_data_dir, split_indices
-    from .raster import bitmap_to_input, rasterize_strokes
+    from .dataset import DatasetSpec, build_dataset, load_all_data, split_indices
+    from .raster import bitmap_to_input
 
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"test_size: must be in [0, 1), got {test_size!r}")
@@ -214,19 +236,16 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
         classes=tuple(config.classes), per_class=config.per_class, balanced=balanced,
         test_size=test_size or 0.2,
     )
-    found = scan_data_dir(data_dir)
-    has_strokes = all(found.get(_canonical(c)) is not None and found[_canonical(c)].has_strokes for c in spec.classes)
-    if not (has_strokes and config.augment) and test_size > 0:
+    if not config.augment and test_size > 0:
         # No strokes needed: the bitmap builder is cached on disk and returns the same rows.
         ds = build_dataset(data_dir, spec, cache_dir)
         return TrainSplit(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.classes, ds.source)
-    data = load_stroke_data(data_dir, spec)
+    data = load_all_data(data_dir, spec.classes, spec.per_class, spec.recognized_only, balanced)
     if test_size > 0:
-        train, val = split_indices(data.labels, test_size, spec.seed)
+        train, val = split_indices(data.labels, test_size, spec.seed, data.strata())
     else:
         train, val = np.arange(len(data.labels)), np.zeros(0, dtype=np.int64)
-    strokes = [d.strokes for d in data.drawings]
-    X = bitmap_to_input(rasterize_strokes(strokes))
+    X = bitmap_to_input(data.images)
     return TrainSplit(
         X[train],
         data.labels[train],
@@ -234,46 +253,75 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
         data.labels[val],
         list(data.classes),
         data.source,
-        train_strokes=[strokes[i] for i in train],
+        train_strokes=[data.strokes[i] for i in train],
     )
 
 
-def _canonical(name: str) -> str:
-    try:
-        return canonical_category(name)
-    except ValueError:
-        return name
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-row weight n / (classes present x rows of its class): every class weighs the same."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = int((counts > 0).sum())
+    return (len(y) / (present * counts[y])).astype(np.float32)
+
+
+def balanced_rows(y: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """As many rows as `y` has, drawn with replacement so that every class is equally likely."""
+    p = class_weights(y, n_classes).astype(np.float64)
+    return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
 class _EpochInputs:
-    """The training bitmaps of each epoch: the fixed X, or freshly augmented strokes.
+    """Each epoch's training rows: (X, y, sample weights or None).
 
-    Augmented epochs are prepared one ahead in a background thread (cairo and the RDP
-    library release the GIL), each from its own seeded generator, so the result does
-    not depend on thread timing.
+    The rows are the split's, or with `balance="sampling"` a fresh class-balanced draw
+    each epoch; with augmentation they are freshly distorted (strokes for stroke rows,
+    `augment_bitmaps` for bitmap-only ones). Augmented epochs are prepared one ahead in
+    a background thread (cairo and the RDP library release the GIL), each from its own
+    seeded generators, so the result does not depend on thread timing.
     """
 
     def __init__(self, split: TrainSplit, config: RunConfig):
         self.split = split
         self.seed = config.seed
+        self.balance = config.balance
+        self.n_classes = len(split.classes)
         self.augment = bool(config.augment and split.train_strokes is not None)
-        self._pool = ThreadPoolExecutor(max_workers=1) if self.augment else None
+        self.weights = class_weights(split.y_train, self.n_classes) if config.balance == "weights" else None
+        self._pool = ThreadPoolExecutor(max_workers=1) if (self.augment or self.balance == "sampling") else None
         self._pending: dict[int, object] = {}
 
-    def _augmented(self, epoch: int) -> np.ndarray:
-        from .augment import augment_strokes
+    def _make(self, epoch: int):
+        split = self.split
+        if self.balance == "sampling":
+            rows = balanced_rows(split.y_train, self.n_classes, np.random.default_rng([self.seed, epoch, 0xBA1]))
+        else:
+            rows = np.arange(len(split.y_train))
+        y = split.y_train[rows]
+        w = None if self.weights is None else self.weights[rows]
+        if not self.augment:
+            return split.X_train[rows], y, w
+        from .augment import augment_bitmaps, augment_strokes
         from .raster import bitmap_to_input, rasterize_strokes
 
-        rng = np.random.default_rng([self.seed, epoch, 0xA06])
-        drawings = [augment_strokes(s, rng) for s in self.split.train_strokes]
-        return bitmap_to_input(rasterize_strokes(drawings))
+        strokes = [split.train_strokes[r] for r in rows]
+        stroke_pos = [i for i, st in enumerate(strokes) if st is not None]
+        bitmap_pos = [i for i, st in enumerate(strokes) if st is None]
+        X = np.empty((len(rows), split.X_train.shape[1]), dtype=np.float32)
+        if stroke_pos:
+            rng = np.random.default_rng([self.seed, epoch, 0xA06])
+            drawings = [augment_strokes(strokes[i], rng) for i in stroke_pos]
+            X[stroke_pos] = bitmap_to_input(rasterize_strokes(drawings))
+        if bitmap_pos:
+            rng = np.random.default_rng([self.seed, epoch, 0xB17])
+            X[bitmap_pos] = augment_bitmaps(split.X_train[rows[bitmap_pos]], rng)
+        return X, y, w
 
-    def get(self, epoch: int, prefetch_next: bool) -> np.ndarray:
-        if not self.augment:
-            return self.split.X_train
-        future = self._pending.pop(epoch, None) or self._pool.submit(self._augmented, epoch)
+    def get(self, epoch: int, prefetch_next: bool):
+        if self._pool is None:
+            return self.split.X_train, self.split.y_train, self.weights
+        future = self._pending.pop(epoch, None) or self._pool.submit(self._make, epoch)
         if prefetch_next:
-            self._pending[epoch + 1] = self._pool.submit(self._augmented, epoch + 1)
+            self._pending[epoch + 1] = self._pool.submit(self._make, epoch + 1)
         return future.result()
 
     def close(self) -> None:
@@ -282,19 +330,21 @@ class _EpochInputs:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
-    """tf.data over one epoch: a seeded permutation, batched, each batch gathered from X."""
+def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator, w=None):
+    """tf.data over one epoch: a seeded permutation, batched, each batch gathered from X
+    (and the per-row loss weights `w`, when given)."""
     import tensorflow as tf
 
     order = rng.permutation(len(X))
     X_t = tf.constant(X)
     y_t = tf.constant(y)
-    return (
-        tf.data.Dataset.from_tensor_slices(order)
-        .batch(batch_size)
-        .map(lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    if w is None:
+        ds = ds.map(lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
+    else:
+        w_t = tf.constant(w)
+        ds = ds.map(lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx), tf.gather(w_t, idx)))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 # ---------------------------------------------------------------- the run
@@ -361,6 +411,34 @@ def _collapsed(probs: np.ndarray) -> bool:
     return len(probs) >= 2 and bool(np.isfinite(probs).all()) and float(np.ptp(probs, axis=0).max()) < 1e-6
 
 
+def did_not_converge(history: list[EpochMetrics], n_classes: int) -> str | None:
+    """Why a finished run learned nothing, in a user's words, or None when it learned.
+
+    A run of at least JUDGE_AFTER_EPOCHS epochs did not converge when, over its last
+    JUDGE_LAST_EPOCHS epochs, its training loss stayed above NO_LEARNING_LOSS_SHARE x
+    ln(n_classes) (chance level: a uniform guess) AND its accuracy (validation if measured,
+    else training) stayed below NO_LEARNING_ACCURACY_FACTOR x chance. Both must hold: a run
+    whose loss is still high but which already ranks the right class first is learning
+    slowly, not failing. Judged on the history alone, so any CPU gives the same verdict
+    for the same numbers.
+    """
+    if len(history) < JUDGE_AFTER_EPOCHS or n_classes < 2:
+        return None
+    last = history[-JUDGE_LAST_EPOCHS:]
+    chance_loss, chance_acc = math.log(n_classes), 1.0 / n_classes
+    losses = [m.loss for m in last]
+    accs = [m.val_accuracy if m.val_accuracy is not None and math.isfinite(m.val_accuracy) else m.accuracy
+            for m in last]
+    if any(v is None or not math.isfinite(v) for v in losses + accs):
+        return None  # NaN/inf is caught as "diverged" during the run
+    loss, acc = min(losses), max(accs)
+    if loss > NO_LEARNING_LOSS_SHARE * chance_loss and acc < NO_LEARNING_ACCURACY_FACTOR * chance_acc:
+        return (f"did not converge: after {len(history)} epochs the training loss is still {loss:.2f}, "
+                f"near chance level ln({n_classes}) = {chance_loss:.2f}, and the accuracy {acc:.2f} is "
+                f"no better than guessing (1/{n_classes} = {chance_acc:.2f}); try another learning rate")
+    return None
+
+
 def _divergence(guard, model, collapsed_epochs: int, n_classes: int, loss) -> str | None:
     """Why this epoch shows the run cannot converge, or None if it can go on."""
     chance = math.log(n_classes)
@@ -406,8 +484,8 @@ def train_run(
                 status = "cancelled"
                 break
             start = time.perf_counter()
-            X = inputs.get(epoch, prefetch_next=epoch + 1 < config.epochs)
-            data = _epoch_dataset(X, split.y_train, config.batch_size, shuffle_rng)
+            X, y, w = inputs.get(epoch, prefetch_next=epoch + 1 < config.epochs)
+            data = _epoch_dataset(X, y, config.batch_size, shuffle_rng, w)
             fit = model.fit(data, epochs=1, verbose=0, callbacks=[guard], shuffle=False)
             if guard.reason == "cancelled":
                 status = "cancelled"  # the interrupted epoch is not reported
@@ -441,6 +519,10 @@ def train_run(
                         break
     finally:
         inputs.close()
+    if status == "done":
+        detail = did_not_converge(history, n_classes)
+        if detail is not None:
+            status = "diverged"
     if best_weights is not None and status == "done":
         model.set_weights(best_weights)
     card = build_card(config, split, model, history, status)
@@ -468,16 +550,30 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return m.tolist()
 
 
+def per_class_recall(matrix) -> list[float | None]:
+    """Each class's recall from a confusion matrix (rows = true class); None for a class with no rows."""
+    m = np.asarray(matrix, dtype=np.float64)
+    totals = m.sum(axis=1)
+    return [float(m[i, i] / t) if t else None for i, t in enumerate(totals)]
+
+
+def balanced_accuracy(matrix) -> float | None:
+    """Class-balanced accuracy: the mean recall over the classes that have rows."""
+    recalls = [r for r in per_class_recall(matrix) if r is not None]
+    return float(np.mean(recalls)) if recalls else None
+
+
 def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochMetrics], status: str) -> dict:
     """The model card (see the team contract). A diverged run has no accuracy or confusion matrix."""
     n = len(split.classes)
     counts = np.bincount(np.concatenate([split.y_train, split.y_val]).astype(np.int64), minlength=n)
-    val_accuracy, matrix = None, None
+    val_accuracy, matrix, val_balanced = None, None, None
     if status != "diverged" and len(split.y_val):
         probs = predict_proba(model, split.X_val)
         pred = probs.argmax(axis=1)
         val_accuracy = float(np.mean(pred == split.y_val))
         matrix = confusion_matrix(split.y_val, pred, n)
+        val_balanced = balanced_accuracy(matrix)
     return {
         "name": f"{config.model} {config.optimizer} lr={config.learning_rate:g} "
         f"batch={config.batch_size} seed={config.seed}",
@@ -491,10 +587,13 @@ def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochM
             "n_val": int(len(split.y_val)),
             "per_class_counts": {c: int(k) for c, k in zip(split.classes, counts)},
             "augmented": bool(config.augment and split.train_strokes is not None),
+            "n_train_bitmap_only": (None if split.train_strokes is None
+                                    else int(sum(s is None for s in split.train_strokes))),
         },
         "hyperparameters": config.to_dict(),
         "history": [m.to_dict() for m in history],
         "val_accuracy": val_accuracy,
+        "val_balanced_accuracy": val_balanced,
         "confusion_matrix": matrix,
         "status": status,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -49,6 +49,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="train on the drawings as they are")
     p.add_argument("--early-stopping", type=int, default=None, metavar="N",
                    help="stop when val loss has not improved for N epochs (best weights kept)")
+    p.add_argument("--balance", choices=("none", "weights", "sampling"), default="none",
+                   help="unbalanced classes: class-balanced sampling each epoch, class weights, or none (default)")
     p.add_argument("--unbalanced", action="store_true",
                    help="keep every drawing (default: cut every class to the smallest one's count)")
     p.add_argument("--all-data", action="store_true",
@@ -78,6 +80,7 @@ def _config_from_args(args):
         seed=args.seed,
         augment=not args.no_augment,
         early_stopping_patience=args.early_stopping,
+        balance=args.balance,
     )
     try:
         return config.validate()
@@ -142,9 +145,9 @@ def cmd_train(args, settings) -> int:
                           test_size=test_size, balanced=not args.unbalanced)
     print(f"data: {split.source}: {len(split.y_train)} train, {len(split.y_val)} val, {len(split.classes)} classes"
           f"{', stroke augmentation' if config.augment and split.train_strokes is not None else ''}")
-    if config.augment and split.train_strokes is not None and len(split.y_train) > 20_000:
-        print(f"note: stroke augmentation redraws all {len(split.y_train):,} training drawings every epoch "
-              "(~0.5 ms each); with this much data --no-augment trains far faster")
+    if config.augment and split.train_strokes is not None and len(split.y_train) > 50_000:
+        print(f"note: augmentation redraws all {len(split.y_train):,} training drawings every epoch "
+              "(~0.3-0.5 ms each); with this much data --no-augment trains far faster")
 
     with _CtrlC() as ctrl_c, tqdm(total=config.epochs, desc=f"train {config.model}", unit="epoch") as bar:
 

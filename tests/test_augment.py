@@ -59,3 +59,29 @@ def test_empty_input_gives_empty_output():
     rng = np.random.default_rng(0)
     assert augment_strokes([], rng) == []
     assert augment_strokes([np.zeros((0, 2))], rng) == []
+
+
+def test_bitmap_augmentation_keeps_official_bitmaps_looking_official():
+    from sketchlab.augment import augment_bitmaps
+    from sketchlab.raster import rasterize_strokes
+
+    square = [np.array([[40, 40], [215, 40], [215, 215], [40, 215], [40, 40]], dtype=float)]
+    images = np.repeat(rasterize_strokes([square]).reshape(1, 784), 16, axis=0)
+    out = augment_bitmaps(images, np.random.default_rng(0))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    again = augment_bitmaps(images, np.random.default_rng(0))
+    assert np.array_equal(out, again)  # seeded
+    assert len({row.tobytes() for row in out}) == len(out)  # every copy is distorted its own way
+    grid = out.reshape(-1, 28, 28).astype(float)
+    # still centred with its margin: even a square filling the box keeps almost all its ink
+    # off the outer pixel ring (only a corner may touch it at the largest rotation and scale)
+    ring = grid.sum(axis=(1, 2)) - grid[:, 1:-1, 1:-1].sum(axis=(1, 2))
+    assert (ring / grid.sum(axis=(1, 2))).max() < 0.05
+    # ink amount stays in the range of a line-width change, not a blur or a wipe
+    ratio = grid.sum(axis=(1, 2)) / images[0].astype(float).sum()
+    assert 0.5 < ratio.min() and ratio.max() < 1.8
+    floats = augment_bitmaps(images / 255.0, np.random.default_rng(0))
+    assert floats.dtype == np.float64 and 0.0 <= floats.min() and floats.max() <= 1.0
+    unchanged = augment_bitmaps(images, np.random.default_rng(0), shift_px=0, scale=0, rotation_deg=0,
+                                thickness=0)
+    assert np.array_equal(unchanged, images)

@@ -259,7 +259,7 @@ def test_data_info_counts_only_readable_drawings_and_names_what_it_skipped(bad_d
         assert main(["data", "info", *extra]) == 0
         out = capsys.readouterr().out
         rows = {w[0]: w[1:] for w in map(str.split, out.splitlines()) if w and w[0] in ("banana", "snail", "zebra")}
-        assert rows == {"banana": ["30", "0", "0"]}
+        assert rows == {"banana": ["30", "0", "0", "30", "0", "30"]}  # + from strokes, bitmap-only, distinct
         skipped = [line for line in out.splitlines() if line.startswith("skipped: ")]
         assert any("zebra.npy" in s for s in skipped) and any("snail.ndjson" in s for s in skipped)
         assert any("banana.ndjson: 30 unreadable lines" in s for s in skipped)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, synthetic_records
@@ -40,8 +41,21 @@ def test_info_lists_classes_and_counts(sketchlab_env, capsys):
     out = capsys.readouterr().out
     classes = ("apple", "anvil", "airplane", "banana")
     rows = {words[0]: words[1:] for words in map(str.split, out.splitlines()) if words and words[0] in classes}
-    assert rows == {c: ["30", "0", "0"] for c in classes}
+    # simplified, raw, bitmaps, then the distinct drawings: from strokes, from bitmaps only, total
+    assert rows == {c: ["30", "0", "0", "30", "0", "30"] for c in classes}
     assert "4 classes; 120 simplified, 0 raw, 0 bitmaps" in out
+    assert "distinct drawings: 120 = 120 with strokes" in out
+
+
+def test_info_counts_a_bitmap_of_a_stroke_drawing_once(sketchlab_env, capsys, tiny_data_dir):
+    folder = tiny_data_dir / "numpy_bitmap"
+    folder.mkdir()
+    np.save(folder / "apple.npy", np.zeros((40, 784), dtype=np.uint8))  # official rows 0..39
+    assert main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    words = next(line.split() for line in out.splitlines() if line.startswith("apple"))
+    # rows 0..29 are the 30 stroke drawings: only rows 30..39 are new
+    assert words[1:] == ["30", "0", "40", "30", "10", "40"]
 
 
 def test_info_on_an_empty_folder_says_how_to_get_data(tmp_path, capsys):

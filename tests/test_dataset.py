@@ -215,3 +215,27 @@ def test_real_data_builds(real_data, tmp_path):
             keys |= {json.loads(line)["key_id"] for line in path.read_text().splitlines() if line.strip()}
         assert n == len(keys), name
     assert data.problems == []
+
+
+def test_every_source_counts_each_real_drawing_once(real_data):
+    """apple.npy rows 0-74 are the 75 simplified apples: left out as bitmaps, kept as strokes."""
+    import json
+
+    from sketchlab.dataset import load_all_data, new_bitmap_rows
+    from sketchlab.raster import rasterize_strokes
+
+    folder = next(real_data.rglob("numpy_bitmap"), None)
+    if folder is None or not (folder / "apple.npy").is_file():
+        pytest.skip("no numpy_bitmap/apple.npy in the real data")
+    data = load_all_data(real_data, ("apple", "anvil"))
+    counts = data.source_counts()
+    rows = np.load(folder / "apple.npy")
+    kept = new_bitmap_rows(folder / "apple.npy", len(rows), counts["apple"]["strokes"])
+    assert counts["apple"]["bitmaps"] == len(kept) < len(rows)
+    assert counts["anvil"]["bitmaps"] == 0 and counts["anvil"]["strokes"] > 0
+    official = json.loads((folder / "ROWS.json").read_text())["apple"]
+    dropped = [i for i in range(len(rows)) if i not in set(kept.tolist())]
+    assert all(official[i] < counts["apple"]["strokes"] for i in dropped)
+    # the dropped rows really are the stroke drawings: their official bitmaps, pixel for pixel
+    strokes = [s for s, b in zip(data.strokes, data.from_bitmap) if s is not None][:5]
+    assert np.abs(rasterize_strokes(strokes).reshape(-1, 784).astype(int) - rows[:5].astype(int)).mean() < 2.0

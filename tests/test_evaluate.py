@@ -127,13 +127,13 @@ def test_accuracy_benchmark_says_when_data_is_missing(tmp_path, capsys, monkeypa
 def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
     """A sanity check, not an accuracy claim: the shipped models were trained on these drawings.
 
-    The accuracy figures are the cards' `kfold` entries (benchmarks/accuracy.py).
+    The accuracy figures are the cards' `heldout` entries (benchmarks/accuracy.py).
     """
-    from sketchlab.raster import rasterize_strokes
+    from sketchlab.dataset import load_all_data
     from sketchlab.training import load_model, predict_proba
 
-    data = load_eval_data(real_data, QUICKDRAW_10)
-    X = rasterize_strokes([d.strokes for d in data.drawings]).reshape(-1, 784).astype(np.float32) / 255.0
+    data = load_all_data(real_data, QUICKDRAW_10)
+    X = data.images.astype(np.float32) / 255.0
     for kind in ("mlp", "cnn", "strong"):
         model, card = load_model(REPO_MODELS_DIR / kind)
         assert card["classes"] == list(QUICKDRAW_10)
@@ -141,9 +141,10 @@ def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
         # The card states exactly what it was trained on: every real drawing, counted per class.
         assert card["data"]["per_class_counts"] == data.counts()
         assert card["data"]["n_train"] == len(data.labels)
-        k = card["kfold"]
-        assert k["n_drawings"] == len(data.labels) and k["folds"] >= 2
-        assert 0.0 <= k["top1_mean"] <= k["top3_mean"] <= 1.0
+        assert card["data"]["n_train_bitmap_only"] == int(data.from_bitmap.sum())
+        h = card["heldout"]
+        assert set(h["per_class_recall"]) == set(QUICKDRAW_10)
+        assert 0.0 <= h["min_recall"] <= h["balanced_accuracy"] <= 1.0 and h["top1"] <= h["top3"]
         accuracy = topk_hits(predict_proba(model, X), data.labels, 1).mean()
         assert accuracy > 2 / len(QUICKDRAW_10)  # well above chance (0.1)
 
@@ -163,3 +164,72 @@ def test_a_diverged_run_scores_zero_and_is_flagged(tiny_data_dir, monkeypatch):
     assert report.scores["mlp"].top1 == report.scores["mlp"].top3 == [0.0, 0.0]
     assert "2 of 2 runs diverged" in report.table()
     assert "diverged" not in report.table().splitlines()[-1]  # the baseline's row
+
+
+def _mixed_data(tmp_path):
+    """4 classes of synthetic strokes, plus official-style bitmap rows for two of them."""
+    import json
+
+    from conftest import make_data_dir
+    from sketchlab.dataset import load_all_data
+    from sketchlab.raster import rasterize_strokes
+
+    root = make_data_dir(tmp_path, per_class=10)
+    folder = root / "numpy_bitmap"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = {}
+    for c, n in (("apple", 30), ("banana", 12)):
+        np.save(folder / f"{c}.npy", (rng.random((n, 784)) > 0.8).astype(np.uint8) * 255)
+        rows[c] = list(range(5, 5 + n))  # official rows 5.. : rows 5..9 are the stroke drawings 5..9
+    (folder / "ROWS.json").write_text(json.dumps(rows))
+    return load_all_data(root, ("apple", "anvil", "airplane", "banana"))
+
+
+def test_heldout_split_is_stratified_per_class_and_source(tmp_path):
+    from sketchlab.evaluate import heldout_split
+
+    data = _mixed_data(tmp_path)
+    # official rows 5..9 duplicate stroke drawings 5..9 (the first 10 lines are official 0..9)
+    assert data.source_counts()["apple"] == {"strokes": 10, "bitmaps": 25}
+    assert data.source_counts()["banana"] == {"strokes": 10, "bitmaps": 7}
+    train, test = heldout_split(data)
+    assert not set(train) & set(test) and len(train) + len(test) == len(data.labels)
+    for stratum in np.unique(data.strata()):
+        n = (data.strata() == stratum).sum()
+        assert (data.strata()[test] == stratum).sum() in (int(np.floor(0.2 * n)), int(np.ceil(0.2 * n)))
+    again = heldout_split(data)
+    assert np.array_equal(test, again[1])  # fixed seed
+
+
+def test_per_class_report_on_a_split(tmp_path):
+    from sketchlab.evaluate import evaluate_splits, heldout_split
+
+    data = _mixed_data(tmp_path)
+    report = evaluate_splits(data, [heldout_split(data)], models=("mlp", "baseline"), epochs=2)
+    m = report.summary("baseline")
+    recall = list(m["per_class_recall"].values())
+    assert m["balanced_accuracy"] == pytest.approx(np.mean(recall))
+    assert m["min_recall"] == pytest.approx(min(recall))
+    assert np.sum(m["confusion_matrix"]) == m["n_test"] == sum(report.test_counts)
+    assert m["balanced_accuracy_std"] >= 0 and "bootstrap" in m["spread"]
+    table = report.per_class_table(markdown=True)
+    assert table.count("\n") == len(data.classes) + 2 and "| apple | 10 | 25 |" in table
+    entry = report.card_entry("mlp")
+    assert entry["recipe"]["balance"] in ("none", "weights", "sampling")
+
+
+def test_train_defaults_script_trains_the_recipes():
+    """models/train_defaults.sh and sketchlab.evaluate.RECIPES (what benchmarks/accuracy.py scores) agree."""
+    import re
+    from pathlib import Path
+
+    from sketchlab.evaluate import RECIPES
+
+    script = (Path(__file__).resolve().parents[1] / "models" / "train_defaults.sh").read_text()
+    common = re.search(r"common=\((.*)\)", script).group(1)
+    for kind, config in RECIPES.items():
+        epochs = int(re.search(rf"--model {kind} --epochs (\d+)", script).group(1))
+        assert epochs == config.epochs
+        assert f"--batch-size {config.batch_size}" in common and f"--balance {config.balance}" in common
+        assert f"--lr {config.learning_rate:g}" in common and f"--optimizer {config.optimizer}" in common

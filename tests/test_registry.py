@@ -140,3 +140,15 @@ def test_card_written_by_promote_is_plain_json(settings, tmp_path):
     registry.promote(make_model_dir(tmp_path / "run", "cnn"), settings)
     card = json.loads((settings.promoted_dir / "cnn" / "card.json").read_text())
     assert card["kind"] == "cnn" and card["promoted"]["at"]
+
+
+def test_accuracy_text_prefers_the_class_balanced_heldout_figure(tmp_path):
+    card = {"name": "m", "kind": "cnn", "classes": ["a", "b"], "val_accuracy": 0.8,
+            "kfold": {"top1_mean": 0.71, "top1_std": 0.04},
+            "heldout": {"balanced_accuracy": 0.934, "balanced_accuracy_std": 0.012, "min_recall": 0.81}}
+    info = registry.ModelInfo("cnn", tmp_path, card, "shipped")
+    assert info.accuracy == (0.934, "class-balanced accuracy")
+    assert info.accuracy_text == "class-balanced accuracy 0.93 ± 0.01 (worst class 0.81)"
+    val_only = registry.ModelInfo("cnn", tmp_path, {"classes": ["a", "b"], "val_accuracy": 0.8,
+                                                    "val_balanced_accuracy": 0.7}, "promoted")
+    assert val_only.accuracy_text == "val class-balanced accuracy 0.70"

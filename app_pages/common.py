@@ -16,9 +16,9 @@ import streamlit as st
 
 from sketchlab import explore, registry
 from sketchlab.access import Access, is_owner_id, new_owner_id, password_matches
-from sketchlab.dataset import NoDataError, no_data_message
+from sketchlab.data.dataset import NoDataError, no_data_message
 from sketchlab.errors import SketchLabError
-from sketchlab.formats import DataFormatError
+from sketchlab.data.formats import DataFormatError
 from sketchlab.settings import Settings
 from sketchlab.cards import ModelLoadError
 
@@ -30,7 +30,7 @@ def settings() -> Settings:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is written for people: shown in words, never as a traceback."""
-    from sketchlab.download import DownloadError
+    from sketchlab.data.download import DownloadError
     from sketchlab.sweeps import SweepError  # SweepValidationError is one
 
     return (SketchLabError, NoDataError, DataFormatError, ModelLoadError, registry.PromoteError, DownloadError,
@@ -206,7 +206,7 @@ def teacher_controls(who: Access) -> None:
 
 def _download(s: Settings, per_class: int, who: Access) -> None:
     """QuickDraw-10's first `per_class` drawings per class, with one progress bar over all files."""
-    from sketchlab import download
+    from sketchlab.data import download
     from sketchlab.categories import QUICKDRAW_10
 
     bar = st.progress(0.0, text="Starting the download…")

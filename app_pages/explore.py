@@ -6,7 +6,7 @@ import streamlit as st
 from app_pages.common import data_overview, explained, network, settings, sidebar
 from sketchlab import explore, plots, registry, svg
 from sketchlab.categories import QUICKDRAW_10
-from sketchlab.dataset import no_data_message
+from sketchlab.data.dataset import no_data_message
 
 NO_BAR = {"displayModeBar": False}
 READ_LIMITS = [100, 250, 500, 1000, 2500, 5000]

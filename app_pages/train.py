@@ -88,11 +88,14 @@ def spec_from_form(classes: list[str]) -> sweeps.SweepSpec:
 
 
 def submit() -> None:
-    """Launch in the background (launch_sweep validates, once); errors go next to their fields."""
+    """Queue the sweep (the store validates it, once, through RunConfig) and make sure workers
+    run it in the background; errors go next to their fields."""
     spec = spec_from_form(list(st.session_state.train_classes))
     errors = {}
     try:
-        name = sweeps.launch_sweep(spec, s, access=access())
+        store = sweeps.SweepStore.of(s)
+        name = store.create(spec, data_dir=s.data_dir, access=access())
+        sweeps.ensure_workers(s, storage=store.url)
     except sweeps.SweepValidationError as exc:
         errors = exc.errors
     except (sweeps.SweepError, OSError) as exc:

@@ -7,7 +7,7 @@
 
 Every distinct drawing of QuickDraw-10 in the data folder (`--data-dir`, else $SKETCHLAB_DATA,
 else ../shared/quickdraw): strokes (simplified and raw merged by key_id) plus the official
-bitmap rows that are not the same drawing (`sketchlab.dataset.load_all_data`). The held-out
+bitmap rows that are not the same drawing (`sketchlab.data.dataset.load_all_data`). The held-out
 split is 20%, stratified per class and per source, seed 42 (`sketchlab.evaluate.heldout_split`);
 `--folds K` uses K stratified folds of the same data instead. The networks are trained on the
 training rows with `sketchlab.evaluate.RECIPES` (the shipped models' recipes: class-balanced
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
-from sketchlab.dataset import NoDataError, load_all_data  # noqa: E402
+from sketchlab.data.dataset import NoDataError, load_all_data  # noqa: E402
 from sketchlab.evaluate import (BASELINE, MODEL_NAMES, RECIPES, THIN_CLASSES, PerClassReport,  # noqa: E402
                                 evaluate_splits, fold_splits, heldout_split)
 

@@ -25,10 +25,10 @@ from raster import REPO, default_data_dir, seed_draw_it  # benchmarks/raster.py
 
 sys.path.insert(0, str(REPO))
 
-from sketchlab.dataset import scan_data_dir  # noqa: E402
-from sketchlab.drawing import normalize_strokes, strokes_to_lists  # noqa: E402
-from sketchlab.formats import load_bitmaps, read_drawings  # noqa: E402
-from sketchlab.raster import rasterize_strokes  # noqa: E402
+from sketchlab.data.dataset import scan_data_dir  # noqa: E402
+from sketchlab.data.drawing import normalize_strokes, strokes_to_lists  # noqa: E402
+from sketchlab.data.formats import load_bitmaps, read_drawings  # noqa: E402
+from sketchlab.data.raster import rasterize_strokes  # noqa: E402
 
 HIST_BINS = np.array([0, 1, 32, 64, 96, 128, 160, 192, 224, 255, 256])  # 0 and 255 get bins of their own
 

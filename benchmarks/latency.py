@@ -47,7 +47,7 @@ def load_models(models_dir: Path) -> tuple[dict, str]:
 
 def load_drawings(data_dir: Path, n: int) -> tuple[list, str]:
     """Raw drawings in canvas pixels: real ones if the data folder has raw files, else synthetic."""
-    from sketchlab.formats import iter_drawings
+    from sketchlab.data.formats import iter_drawings
 
     files = sorted((data_dir / "raw_ndjson").glob("*.ndjson")) if data_dir.is_dir() else []
     drawings = []

@@ -36,7 +36,7 @@ import numpy as np
 from sketchlab import limits
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.errors import SketchLabError
-from sketchlab.formats import read_drawings
+from sketchlab.data.formats import read_drawings
 from sketchlab.predict import preprocess_strokes
 
 
@@ -65,8 +65,8 @@ def timed(fn, repeats: int) -> float:
 
 def real_data_section(data_dir: Path) -> None:
     """How far real drawings are from the limits, and what counting a folder costs per line."""
-    from sketchlab.dataset import scan_data_dir
-    from sketchlab.formats import ReadReport, count_drawings
+    from sketchlab.data.dataset import scan_data_dir
+    from sketchlab.data.formats import ReadReport, count_drawings
 
     files = [p for f in scan_data_dir(data_dir).values() for p in f.simplified + f.raw]
     if not files:

@@ -3,7 +3,7 @@
 Prints drawings per second and the ratio to the seed for
   - seed 004's `draw_it`, re-implemented faithfully: `ast.literal_eval` of the drawing string,
     PIL `ImageDraw.line` of width 5 per segment on a 256x256 'L' image, resize to 28x28;
-  - ours from parsed strokes: `sketchlab.raster.rasterize_strokes` (1 thread, and all cores);
+  - ours from parsed strokes: `sketchlab.data.raster.rasterize_strokes` (1 thread, and all cores);
   - ours end to end from the same drawing string (json.loads, strokes_from_lists, rasterize);
   - ours end to end from the whole ndjson line (json.loads, Drawing with metadata, rasterize).
 Every method runs on the same drawings, interleaved, `--repeats` times; the best time of each counts.
@@ -29,10 +29,10 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sketchlab.dataset import scan_data_dir  # noqa: E402
-from sketchlab.drawing import normalize_strokes, strokes_from_lists, strokes_to_lists  # noqa: E402
-from sketchlab.formats import drawing_from_record  # noqa: E402
-from sketchlab.raster import rasterize_strokes  # noqa: E402
+from sketchlab.data.dataset import scan_data_dir  # noqa: E402
+from sketchlab.data.drawing import normalize_strokes, strokes_from_lists, strokes_to_lists  # noqa: E402
+from sketchlab.data.formats import drawing_from_record  # noqa: E402
+from sketchlab.data.raster import rasterize_strokes  # noqa: E402
 
 
 def seed_draw_it(strokes: str, size: int = 28) -> np.ndarray:

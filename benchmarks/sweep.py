@@ -5,7 +5,7 @@
 
 (a) as seed 000 does it: one process, a loop that builds the MLP and calls `model.fit` for each
     of the preset's 11 runs (optimizer x3, batch size x4, learning rate x4, one at a time);
-(b) through the engine, as the app launches it: `launch_sweep` queues the same runs in an
+(b) through the engine, as the app launches it: `SweepStore.create` queues the same runs in an
     Optuna study (SQLite) and starts 1, then 2, detached worker processes; timed until every
     run ended;
 (c) the same with 2 workers on a PostgreSQL storage: a throwaway cluster started here from
@@ -13,7 +13,7 @@
 
 Data: the real QuickDraw-10 drawings here are few (20-75 per class, ../shared/quickdraw), so
 each class is filled up to N with stroke-augmented copies of its real drawings
-(`sketchlab.augment.augment_strokes`, seeded), written as simplified ndjson to a temporary
+(`sketchlab.data.augment.augment_strokes`, seeded), written as simplified ndjson to a temporary
 folder. All three ways read the same cached 80/20 split; no augmentation during training.
 """
 
@@ -40,8 +40,8 @@ from sketchlab.settings import Settings
 from sketchlab.sweeps import (
     SweepLimits,
     SweepStore,
+    ensure_workers,
     expand_runs,
-    launch_sweep,
     seed_preset,
     workers_alive,
 )
@@ -50,9 +50,9 @@ from sketchlab.sweeps.spec import run_group
 
 def write_augmented_data(real_dir: Path, out_dir: Path, per_class: int, seed: int = 0) -> dict[str, int]:
     """Each class: its real drawings, then augmented copies of them, up to `per_class`."""
-    from sketchlab.augment import augment_strokes
-    from sketchlab.dataset import load_class_drawings, scan_data_dir
-    from sketchlab.drawing import strokes_to_lists
+    from sketchlab.data.augment import augment_strokes
+    from sketchlab.data.dataset import load_class_drawings, scan_data_dir
+    from sketchlab.data.drawing import strokes_to_lists
 
     found = scan_data_dir(real_dir)
     missing = [c for c in QUICKDRAW_10 if c not in found or not found[c].has_strokes]
@@ -82,7 +82,7 @@ def cpu_seconds(who) -> float:
 def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
     """Seed 000's way: one process, `fit` per run on the same arrays. (wall s, CPU s, accuracies)"""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
-    from sketchlab.dataset import DatasetSpec, build_dataset
+    from sketchlab.data.dataset import DatasetSpec, build_dataset
     from sketchlab.models import build_model
     from sketchlab.training import compile_model
 
@@ -104,7 +104,10 @@ def engine(settings: Settings, spec, workers: int, storage: str | None = None) -
     (wall s, CPU s of the workers, runs). The workers are this process's children: once they
     exit and are reaped, their CPU time shows in RUSAGE_CHILDREN."""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
-    name = launch_sweep(spec, settings, workers=workers, limits=SweepLimits(max_workers=workers), storage=storage)
+    limits = SweepLimits(max_workers=workers)
+    store = SweepStore.of(settings, storage)
+    name = store.create(spec, limits, data_dir=settings.data_dir)
+    ensure_workers(settings, workers, storage=store.url, limits=limits)
     store = SweepStore.of(settings, storage)
     while not store.get(name).is_final:
         time.sleep(0.25)
@@ -157,7 +160,7 @@ def main() -> int:
         spec.classes = QUICKDRAW_10
         n_runs = len(expand_runs(spec))
 
-        from sketchlab.dataset import DatasetSpec, build_dataset
+        from sketchlab.data.dataset import DatasetSpec, build_dataset
 
         # Build the cached split once, untimed: every way below reads the same cache.
         build_dataset(data, DatasetSpec(classes=QUICKDRAW_10, per_class=args.per_class),

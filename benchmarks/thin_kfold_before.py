@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.evaluate import RECIPES, _fold_split, kfold_splits, load_eval_data  # noqa: E402
-from sketchlab.raster import bitmap_to_input, rasterize_strokes  # noqa: E402
+from sketchlab.data.raster import bitmap_to_input, rasterize_strokes  # noqa: E402
 from sketchlab.training import predict_proba, train_run  # noqa: E402
 
 

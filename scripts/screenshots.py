@@ -151,7 +151,9 @@ def run_sweep(home: Path, data: Path, epochs: int) -> str:
     from sketchlab.settings import Settings
 
     settings = Settings.from_env()
-    name = sweeps.launch_sweep(sweeps.seed_preset(epochs=epochs), settings)
+    store = sweeps.SweepStore.of(settings)
+    name = store.create(sweeps.seed_preset(epochs=epochs), data_dir=settings.data_dir)
+    sweeps.ensure_workers(settings, storage=store.url)
     while True:
         summary = sweeps.SweepStore.of(settings).get(name)
         done = sum(summary.counts.get(k, 0) for k in sweeps.FINAL_STATES)

@@ -1,4 +1,4 @@
-"""`python -m sketchlab ...` — see sketchlab.cli."""
+"""`python -m sketchlab ...` — see sketchlab.cli.main."""
 
 import os
 import sys

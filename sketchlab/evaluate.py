@@ -40,8 +40,8 @@ from typing import Callable
 import numpy as np
 
 from .categories import QUICKDRAW_10
-from .dataset import AllData, DatasetSpec, StrokeData, load_stroke_data, split_indices
-from .raster import bitmap_to_input, rasterize_strokes
+from .data.dataset import AllData, DatasetSpec, StrokeData, load_stroke_data, split_indices
+from .data.raster import bitmap_to_input, rasterize_strokes
 from .training import RunConfig, TrainSplit, predict_proba, train_run
 from .cards import balanced_accuracy, confusion_matrix, per_class_recall
 

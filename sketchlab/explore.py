@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dataset import (
+from .data.dataset import (
     NoDataError,
     count_bitmaps,
     load_class_drawings,
     no_data_message,
     scan_data_dir,
 )
-from .drawing import Drawing
+from .data.drawing import Drawing
 from .errors import SketchLabError
-from .dataset import new_bitmap_rows
-from .formats import ReadReport, count_drawings, load_bitmaps
-from .raster import bitmap_to_input, rasterize_strokes
+from .data.dataset import new_bitmap_rows
+from .data.formats import ReadReport, count_drawings, load_bitmaps
+from .data.raster import bitmap_to_input, rasterize_strokes
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .drawing import normalize_strokes
+from .data.drawing import normalize_strokes
 from .errors import SketchLabError
 from .inference import Network, load_network
-from .raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, bitmap_to_input, rasterize_drawing
+from .data.raster import ORIGINAL_SIDE, LINE_DIAMETER, PADDING, bitmap_to_input, rasterize_drawing
 
 SIDE = 28
 

@@ -219,8 +219,8 @@ def prepare_split(data_dir, config: RunConfig, cache_dir=None, *, test_size: flo
     keeps every drawing of every class instead of cutting each class to the smallest
     one's count (seed 004); `config.per_class` caps each class (strokes first).
     """
-    from .dataset import DatasetSpec, build_dataset, load_all_data, split_indices
-    from .raster import bitmap_to_input
+    from .data.dataset import DatasetSpec, build_dataset, load_all_data, split_indices
+    from .data.raster import bitmap_to_input
 
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"test_size: must be in [0, 1), got {test_size!r}")
@@ -292,8 +292,8 @@ class _EpochInputs:
         w = None if self.weights is None else self.weights[rows]
         if not self.augment:
             return split.X_train[rows], y, w
-        from .augment import augment_bitmaps, augment_strokes
-        from .raster import bitmap_to_input, rasterize_strokes
+        from .data.augment import augment_bitmaps, augment_strokes
+        from .data.raster import bitmap_to_input, rasterize_strokes
 
         strokes = [split.train_strokes[r] for r in rows]
         stroke_pos = [i for i, st in enumerate(strokes) if st is not None]

@@ -48,7 +48,7 @@ def _shape(kind: int, rng: np.random.Generator) -> list[list[list[int]]]:
 
 def synthetic_records(word: str, kind: int, n: int, seed: int = 0, raw: bool = False) -> list[dict]:
     """`n` Quick Draw records of one class. Simplified ones go through the real normalization."""
-    from sketchlab.drawing import normalize_strokes, strokes_from_lists, strokes_to_lists
+    from sketchlab.data.drawing import normalize_strokes, strokes_from_lists, strokes_to_lists
 
     rng = np.random.default_rng(seed * 1000 + kind)
     records = []

@@ -231,7 +231,7 @@ def bucket_server(tmp_path, monkeypatch):
 
     from conftest import synthetic_records
     from http_fixture import QuickDrawServer
-    from sketchlab import download
+    from sketchlab.data import download
     from sketchlab.categories import QUICKDRAW_10
 
     folder = tmp_path / "bucket" / "full" / "simplified"
@@ -249,7 +249,7 @@ def bucket_server(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_sidebar_downloads_quickdraw10_when_there_is_no_data(app_env, bucket_server, monkeypatch, tmp_path):
     from sketchlab.categories import QUICKDRAW_10
-    from sketchlab.dataset import scan_data_dir
+    from sketchlab.data.dataset import scan_data_dir
 
     data = tmp_path / "downloaded"
     monkeypatch.setenv("SKETCHLAB_DATA", str(data))
@@ -266,7 +266,7 @@ def test_sidebar_downloads_quickdraw10_when_there_is_no_data(app_env, bucket_ser
 @pytest.mark.slow
 def test_a_failed_download_is_explained(app_env, monkeypatch, tmp_path):
     from http_fixture import closed_port
-    from sketchlab import download
+    from sketchlab.data import download
 
     monkeypatch.setattr(download, "DEFAULT_BASE_URL", f"http://127.0.0.1:{closed_port()}/full")
     monkeypatch.setenv("SKETCHLAB_DATA", str(tmp_path / "nothing"))
@@ -461,7 +461,7 @@ def test_a_sweep_left_without_a_worker_can_be_restarted_from_the_page(app_env):
 
     spec = sweeps.SweepSpec(model="mlp", base={"epochs": 1}, values={"learning_rate": [0.05]},
                             classes=SYNTHETIC_CLASSES)
-    name = sweeps.launch_sweep(spec, app_env, start_worker=False)
+    name = sweeps.SweepStore.of(app_env).create(spec, data_dir=app_env.data_dir)
     try:
         at = new_app("app_pages/train.py")
         assert_clean(at)

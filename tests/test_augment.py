@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from sketchlab.augment import augment_strokes
-from sketchlab.drawing import normalize_strokes
+from sketchlab.data.augment import augment_strokes
+from sketchlab.data.drawing import normalize_strokes
 
 # A house in raw canvas pixels, with times: a square body and a two-stroke roof.
 HOUSE = [
@@ -62,8 +62,8 @@ def test_empty_input_gives_empty_output():
 
 
 def test_bitmap_augmentation_keeps_official_bitmaps_looking_official():
-    from sketchlab.augment import augment_bitmaps
-    from sketchlab.raster import rasterize_strokes
+    from sketchlab.data.augment import augment_bitmaps
+    from sketchlab.data.raster import rasterize_strokes
 
     square = [np.array([[40, 40], [215, 40], [215, 215], [40, 215], [40, 40]], dtype=float)]
     images = np.repeat(rasterize_strokes([square]).reshape(1, 784), 16, axis=0)

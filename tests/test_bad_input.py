@@ -21,9 +21,9 @@ from test_app import app_env, assert_clean, new_app, texts, tiny_models  # noqa:
 from sketchlab import explore, limits
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.cli import main
-from sketchlab.drawing import normalize_strokes, strokes_from_lists
+from sketchlab.data.drawing import normalize_strokes, strokes_from_lists
 from sketchlab.errors import SketchLabError, bug_report, user_message
-from sketchlab.formats import DataFormatError, ReadReport, count_drawings, load_bitmaps, read_drawings
+from sketchlab.data.formats import DataFormatError, ReadReport, count_drawings, load_bitmaps, read_drawings
 from sketchlab.limits import DrawingLimitError, DrawingLimits
 
 DEFAULT = DrawingLimits()
@@ -136,7 +136,7 @@ def test_limits_are_settings(monkeypatch):
 
 
 def test_the_cli_applies_the_limits(sketchlab_env):
-    from sketchlab.training_cli import _inputs
+    from sketchlab.cli.train import _inputs
 
     with pytest.raises(DrawingLimitError, match="beyond the limit"):
         _inputs(json.dumps({"drawing": [[[0, 1e308], [0, 5]]]}), limit=10)
@@ -168,7 +168,7 @@ def test_json_nested_100000_levels_is_a_bad_line_not_a_recursion_error(tmp_path)
 
 def test_deep_json_on_the_command_line_is_a_user_error(sketchlab_env):
     from sketchlab.cli import UserError
-    from sketchlab.training_cli import _inputs
+    from sketchlab.cli.train import _inputs
 
     with pytest.raises(UserError, match="argument: not a Quick Draw drawing .*nested too deeply"):
         _inputs("[" * 100_000 + "]" * 100_000, limit=10)
@@ -339,8 +339,8 @@ def test_a_card_name_is_shown_as_text_not_markdown(app_env):  # noqa: F811
 
 def test_user_facing_errors_share_one_type():
     from sketchlab.cli import UserError
-    from sketchlab.dataset import NoDataError
-    from sketchlab.download import DownloadError
+    from sketchlab.data.dataset import NoDataError
+    from sketchlab.data.download import DownloadError
     from sketchlab.predict import EmptyDrawingError
     from sketchlab.registry import PromoteError
     from sketchlab.sweeps import SweepError

@@ -23,7 +23,6 @@ from sketchlab.sweeps import (
     SweepStore,
     SweepValidationError,
     fair_order,
-    launch_sweep,
     load_limits,
     runs_ahead,
     save_limits,
@@ -71,7 +70,7 @@ def test_the_password_is_compared_and_no_password_means_everyone_is_the_teacher(
 
 
 def test_a_student_is_refused_every_teacher_power_in_the_library(settings, tmp_path):
-    from sketchlab import download
+    from sketchlab.data import download
 
     calls = [
         lambda: registry.promote(tmp_path / "any-run", settings, access=ANNA),
@@ -91,8 +90,8 @@ def test_a_student_is_refused_every_teacher_power_in_the_library(settings, tmp_p
 
 def test_a_student_cancels_only_their_own_sweeps_and_the_teacher_any(settings):
     store = SweepStore.of(settings)
-    annas = launch_sweep(tiny_spec(3), settings, start_worker=False, access=ANNA)
-    bens = launch_sweep(tiny_spec(2), settings, start_worker=False, access=BEN)
+    annas = SweepStore.of(settings).create(tiny_spec(3), data_dir=settings.data_dir, access=ANNA)
+    bens = SweepStore.of(settings).create(tiny_spec(2), data_dir=settings.data_dir, access=BEN)
     with pytest.raises(NotAllowedError, match="someone else started"):
         store.cancel(annas, BEN)
     with pytest.raises(NotAllowedError):
@@ -190,8 +189,8 @@ def test_a_worker_interleaves_two_owners_runs(settings):
     """The first owner queues 5 runs, then the second 2: the second's first run starts
     before the first's third, and the page's queue position says so beforehand."""
     store = SweepStore.of(settings)
-    many = launch_sweep(tiny_spec(5), settings, start_worker=False, access=ANNA)
-    few = launch_sweep(tiny_spec(2), settings, start_worker=False, access=BEN)
+    many = SweepStore.of(settings).create(tiny_spec(5), data_dir=settings.data_dir, access=ANNA)
+    few = SweepStore.of(settings).create(tiny_spec(2), data_dir=settings.data_dir, access=BEN)
     order = store.queue()
     assert [sweep for sweep, _ in order] == [many, few, many, few, many, many, many]
     assert runs_ahead(order, owner=BEN.owner) == 1
@@ -206,7 +205,7 @@ def test_a_worker_interleaves_two_owners_runs(settings):
 
 def test_stale_sweeps_are_found_and_cleared_by_the_teacher(settings):
     store = SweepStore.of(settings)
-    old = launch_sweep(tiny_spec(2), settings, start_worker=False, access=ANNA)
+    old = SweepStore.of(settings).create(tiny_spec(2), data_dir=settings.data_dir, access=ANNA)
     later = dt.datetime.now() + dt.timedelta(hours=3)
     assert [s.name for s in store.stale(2 * 3600, now=later)] == [old]
     assert store.stale(2 * 3600) == []  # just queued: not stale

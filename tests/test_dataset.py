@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-import sketchlab.dataset as dataset_module
+import sketchlab.data.dataset as dataset_module
 from conftest import make_data_dir, synthetic_records, write_ndjson
 from sketchlab.categories import QUICKDRAW_10
-from sketchlab.dataset import (
+from sketchlab.data.dataset import (
     DatasetSpec,
     NoDataError,
     build_dataset,
@@ -163,7 +163,7 @@ def test_missing_classes_say_how_to_get_data(tmp_path):
     with pytest.raises(NoDataError, match="SKETCHLAB_DATA"):
         load_stroke_data(tmp_path / "empty", _spec())
     write_ndjson(tmp_path / "simplified_ndjson" / "apple.ndjson", [{"word": "apple", "drawing": "oops"}] * 3)
-    from sketchlab.formats import DataFormatError
+    from sketchlab.data.formats import DataFormatError
 
     with pytest.raises(DataFormatError, match="apple.ndjson:1"):
         build_dataset(tmp_path, _spec())
@@ -221,8 +221,8 @@ def test_every_source_counts_each_real_drawing_once(real_data):
     """apple.npy rows 0-74 are the 75 simplified apples: left out as bitmaps, kept as strokes."""
     import json
 
-    from sketchlab.dataset import load_all_data, new_bitmap_rows
-    from sketchlab.raster import rasterize_strokes
+    from sketchlab.data.dataset import load_all_data, new_bitmap_rows
+    from sketchlab.data.raster import rasterize_strokes
 
     folder = next(real_data.rglob("numpy_bitmap"), None)
     if folder is None or not (folder / "apple.npy").is_file():

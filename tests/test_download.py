@@ -14,9 +14,9 @@ import requests
 
 from conftest import synthetic_records
 from http_fixture import QuickDrawServer, closed_port
-from sketchlab.dataset import scan_data_dir
-from sketchlab.download import DownloadError, class_url, download_class, download_classes, local_path
-from sketchlab.formats import read_drawings
+from sketchlab.data.dataset import scan_data_dir
+from sketchlab.data.download import DownloadError, class_url, download_class, download_classes, local_path
+from sketchlab.data.formats import read_drawings
 
 pytestmark = pytest.mark.slow  # starts servers
 

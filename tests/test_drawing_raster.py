@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_records
-from sketchlab.drawing import normalize_strokes, strokes_from_lists
-from sketchlab.formats import load_bitmaps, read_drawings
-from sketchlab.raster import rasterize_drawing, rasterize_strokes
+from sketchlab.data.drawing import normalize_strokes, strokes_from_lists
+from sketchlab.data.formats import load_bitmaps, read_drawings
+from sketchlab.data.raster import rasterize_drawing, rasterize_strokes
 
 
 def _raw_drawings(n=40, seed=0):
@@ -121,7 +121,7 @@ def test_normalized_raw_matches_the_official_simplified(real_data):
 
 
 def test_bitmap_to_input_is_the_models_input_for_any_bitmap_shape():
-    from sketchlab.raster import bitmap_to_input
+    from sketchlab.data.raster import bitmap_to_input
 
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
     x = bitmap_to_input(images)

@@ -129,7 +129,7 @@ def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
 
     The accuracy figures are the cards' `heldout` entries (benchmarks/accuracy.py).
     """
-    from sketchlab.dataset import load_all_data
+    from sketchlab.data.dataset import load_all_data
     from sketchlab.training import predict_proba
     from sketchlab.cards import load_model
 
@@ -172,8 +172,8 @@ def _mixed_data(tmp_path):
     import json
 
     from conftest import make_data_dir
-    from sketchlab.dataset import load_all_data
-    from sketchlab.raster import rasterize_strokes
+    from sketchlab.data.dataset import load_all_data
+    from sketchlab.data.raster import rasterize_strokes
 
     root = make_data_dir(tmp_path, per_class=10)
     folder = root / "numpy_bitmap"

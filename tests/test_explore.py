@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SYNTHETIC_CLASSES, synthetic_records, write_ndjson
 from sketchlab import explore, plots, svg
-from sketchlab.dataset import NoDataError
+from sketchlab.data.dataset import NoDataError
 
 
 def test_class_overview_counts_every_class(tiny_data_dir):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_records, write_ndjson
-from sketchlab.drawing import strokes_from_lists, strokes_to_lists
-from sketchlab.formats import (
+from sketchlab.data.drawing import strokes_from_lists, strokes_to_lists
+from sketchlab.data.formats import (
     DataFormatError,
     ReadReport,
     count_bitmaps,

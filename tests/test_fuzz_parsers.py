@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sketchlab.canvas import strokes_from_canvas
-from sketchlab.drawing import normalize_strokes, strokes_from_lists
+from sketchlab.data.drawing import normalize_strokes, strokes_from_lists
 from sketchlab.errors import SketchLabError
-from sketchlab.formats import read_drawings
+from sketchlab.data.formats import read_drawings
 from sketchlab.limits import drawing_limits
-from sketchlab.raster import rasterize_strokes
+from sketchlab.data.raster import rasterize_strokes
 
 # SKETCHLAB_FUZZ_EXAMPLES=2000 searches harder (the default keeps the suite fast).
 FUZZ = settings(max_examples=int(os.environ.get("SKETCHLAB_FUZZ_EXAMPLES", "60")), deadline=timedelta(seconds=10),

@@ -179,5 +179,5 @@ def test_the_cycle_finder_sees_lazy_and_package_cycles(tmp_path, files, cycle):
 
 def test_cli_names():
     assert is_cli("sketchlab.cli") and is_cli("sketchlab.cli.data") and is_cli("sketchlab.sweep_cli")
-    assert is_cli("sketchlab.__main__") and is_cli("sketchlab.cli_common")
+    assert is_cli("sketchlab.__main__") and is_cli("sketchlab.cli.common")
     assert not is_cli("sketchlab.sweeps.workers") and not is_cli("sketchlab.client")

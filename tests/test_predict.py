@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 from conftest import SYNTHETIC_CLASSES, make_data_dir, synthetic_records, write_ndjson
 from sketchlab.canvas import strokes_from_canvas
 from sketchlab.cli import main
-from sketchlab.dataset import ClassFiles, load_class_drawings
-from sketchlab.drawing import strokes_from_lists
+from sketchlab.data.dataset import ClassFiles, load_class_drawings
+from sketchlab.data.drawing import strokes_from_lists
 from sketchlab.models import build_model
 from sketchlab.predict import (
     EmptyDrawingError,
@@ -22,7 +22,7 @@ from sketchlab.predict import (
     preprocess_bitmap,
     preprocess_strokes,
 )
-from sketchlab.raster import rasterize_drawing
+from sketchlab.data.raster import rasterize_drawing
 from sketchlab.training import RunConfig, prepare_split, train_run
 from sketchlab.cards import save_model
 

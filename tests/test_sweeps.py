@@ -25,7 +25,6 @@ from sketchlab.sweeps import (
     count_runs,
     default_base,
     expand_runs,
-    launch_sweep,
     seed_preset,
     validate_sweep,
 )
@@ -171,7 +170,7 @@ def test_a_valid_spec_has_no_errors_and_optimizer_case_is_forgiven():
 def test_invalid_sweep_is_rejected_before_anything_is_queued(settings):
     bad = tiny_spec(values={"learning_rate": [0.01, -0.5], "optimizer": ["Adamax"]})
     with pytest.raises(SweepValidationError) as info:
-        launch_sweep(bad, settings, start_worker=False)
+        SweepStore.of(settings).create(bad, data_dir=settings.data_dir)
     assert set(info.value.errors) == {"learning_rate", "optimizer"}
     assert SweepStore.of(settings).list() == []
 
@@ -179,7 +178,7 @@ def test_invalid_sweep_is_rejected_before_anything_is_queued(settings):
 def test_classes_without_data_are_reported_at_launch(settings):
     spec = tiny_spec(classes=("apple", "ant"))  # the tiny data folder has no ants
     with pytest.raises(SweepValidationError) as info:
-        launch_sweep(spec, settings, start_worker=False)
+        SweepStore.of(settings).create(spec, data_dir=settings.data_dir)
     assert "ant" in info.value.errors["classes"] and "download" in info.value.errors["classes"]
 
 
@@ -187,7 +186,7 @@ def test_classes_without_data_are_reported_at_launch(settings):
 
 
 def test_queued_runs_are_readable_cancellable_and_exportable(settings):
-    name = launch_sweep(tiny_spec(values={"learning_rate": [0.1, 0.01, 0.001]}), settings, start_worker=False)
+    name = SweepStore.of(settings).create(tiny_spec(values={"learning_rate": [0.1, 0.01, 0.001]}), data_dir=settings.data_dir)
     runs = SweepStore.of(settings).runs(name)
     assert [r.state for r in runs] == ["queued"] * 3
     assert [r.params["learning_rate"] for r in runs] == [0.01, 0.1, 0.001]  # the base run first
@@ -240,7 +239,7 @@ def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
         prune=True,
         augment=False,
     )
-    name = launch_sweep(spec, settings, start_worker=False)
+    name = SweepStore.of(settings).create(spec, data_dir=settings.data_dir)
     ended = []
     assert run_worker(settings, study=name, on_run_end=lambda s, r: ended.append(r.number)) == 5
     assert ended == [0, 1, 2, 3, 4]
@@ -282,7 +281,7 @@ def test_tpe_search_picks_values_from_the_lists_when_runs_start(settings):
     values = {"learning_rate": [0.003, 0.01, 0.03], "batch_size": [8, 16]}
     spec = tiny_spec(mode="tpe", n_trials=3, values=values, augment=False,
                      base={"optimizer": "Adam", "epochs": 1})
-    name = launch_sweep(spec, settings, start_worker=False)
+    name = SweepStore.of(settings).create(spec, data_dir=settings.data_dir)
     assert [r.params for r in SweepStore.of(settings).runs(name)] == [{}, {}, {}]
     run_worker(settings, study=name)
     runs = SweepStore.of(settings).runs(name)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import SYNTHETIC_CLASSES
-from sketchlab.raster import rasterize_strokes
+from sketchlab.data.raster import rasterize_strokes
 from sketchlab.training import EpochMetrics, RunConfig, TrainSplit, predict_proba, prepare_split, train_run
 from sketchlab.cards import ModelLoadError, load_model, save_model
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sketchlab.sweeps import SweepSpec, SweepStore, ensure_workers, launch_sweep, workers_alive
+from sketchlab.sweeps import SweepSpec, SweepStore, ensure_workers, workers_alive
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_CLASSES = ("apple", "anvil", "airplane", "banana")
@@ -65,7 +65,7 @@ def start_worker(settings, log: Path, *extra) -> subprocess.Popen:
 def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(settings, processes, tmp_path):
     spec = SweepSpec(model="mlp", base=LONG_RUN, values={"batch_size": [8, 16, 12]}, classes=TINY_CLASSES,
                      augment=False)
-    name = launch_sweep(spec, settings, start_worker=False)
+    name = SweepStore.of(settings).create(spec, data_dir=settings.data_dir)
     fast_heartbeat = ("--heartbeat", "1", "--grace", "3")
     log = tmp_path / "worker.log"
     first = start_worker(settings, log, *fast_heartbeat)
@@ -110,7 +110,9 @@ def test_kill_9_mid_run_keeps_finished_runs_and_a_restarted_worker_finishes(sett
 def test_detached_worker_live_metrics_and_cancel_within_an_epoch(settings, processes):
     spec = SweepSpec(model="mlp", base=LONG_RUN, values={"learning_rate": [0.005, 0.01]},
                      classes=TINY_CLASSES, augment=False)
-    name = launch_sweep(spec, settings)  # starts a detached worker, as the Train page does
+    store = SweepStore.of(settings)  # queue, then start a detached worker, as the Train page does
+    name = store.create(spec, data_dir=settings.data_dir)
+    ensure_workers(settings, storage=store.url)
     (worker,) = workers_alive(settings)
     assert worker.storage == settings.sweep_storage and Path(worker.log).is_file()
     assert ensure_workers(settings, 1) == []  # one is alive: no second one
@@ -142,7 +144,7 @@ def test_a_run_killed_three_times_can_be_retried_to_done(settings, processes, tm
 
     spec = SweepSpec(model="mlp", base={**LONG_RUN, "epochs": 6}, classes=TINY_CLASSES, augment=False)
     store = SweepStore.of(settings)
-    name = launch_sweep(spec, settings, start_worker=False)
+    name = SweepStore.of(settings).create(spec, data_dir=settings.data_dir)
     log = tmp_path / "worker.log"
     fast_heartbeat = ("--heartbeat", "1", "--grace", "2")
     for attempt in range(3):  # Optuna re-queues a dead worker's run at most twice

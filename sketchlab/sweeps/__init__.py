@@ -32,13 +32,13 @@ from .spec import (
 )
 from .queue import fair_order, runs_ahead
 from .store import SweepStore, safe_url
-from .workers import WorkerInfo, ensure_workers, launch_sweep, workers_alive
+from .workers import WorkerInfo, ensure_workers, workers_alive
 
 __all__ = [
     "FINAL_STATES", "HYPERPARAMETERS", "MODES", "PRESET_TITLE", "RANGE_KEYS", "RUN_STATES", "SEED_VALUES",
     "SHARED_LIMITS", "fair_order", "load_limits", "run_cost", "runs_ahead", "save_limits",
     "RunRecord", "SweepError", "SweepLimits", "SweepSpec", "SweepStore", "SweepSummary",
     "SweepValidationError", "WorkerInfo", "cancelled_text", "count_runs", "default_base", "ensure_workers",
-    "expand_runs", "launch_sweep", "parse_range", "parse_values", "safe_url", "seed_preset",
+    "expand_runs", "parse_range", "parse_values", "safe_url", "seed_preset",
     "validate_sweep", "workers_alive",
 ]

@@ -274,7 +274,7 @@ def _clean_classes(spec: SweepSpec, limits: SweepLimits, data_dir, errors: dict)
         elif data_dir is not None:
             missing = _classes_without_data(data_dir, classes)
             if missing:
-                from ..dataset import no_data_message
+                from ..data.dataset import no_data_message
 
                 errors["classes"] = no_data_message(data_dir, missing)
     return classes
@@ -397,7 +397,7 @@ def _check_cost(spec: SweepSpec, limits: SweepLimits, errors: dict) -> None:
 
 
 def _classes_without_data(data_dir, classes) -> list[str]:
-    from ..dataset import NPZ_NAME, scan_data_dir
+    from ..data.dataset import NPZ_NAME, scan_data_dir
 
     found = scan_data_dir(data_dir)
     root = Path(data_dir)

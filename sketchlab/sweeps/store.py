@@ -48,6 +48,7 @@ from .spec import (
     SweepSpec,
     SweepValidationError,
     clean_spec,
+    load_limits,
     expand_runs,
     run_group,
     run_params,
@@ -183,8 +184,9 @@ class SweepStore:
         """Validate, create the study and enqueue every run; start no worker. Returns the name.
 
         The sweep belongs to `access.owner`; an owner (a browser session) may have at most
-        `limits.max_open_runs` queued and running runs, this sweep's included."""
-        limits = limits or SweepLimits()
+        `limits.max_open_runs` queued and running runs, this sweep's included. `limits` default to
+        the shared ones in the home folder (what the teacher set)."""
+        limits = limits or (load_limits(self.home) if self.home else SweepLimits())
         clean = clean_spec(spec, limits, data_dir)
         if access.owner:
             from .spec import count_runs

@@ -127,7 +127,7 @@ class _RunTrial:
             trial.set_user_attr("error", "the worker was interrupted")
             raise
         except Exception as exc:
-            from ..dataset import NoDataError
+            from ..data.dataset import NoDataError
 
             text = str(exc) if isinstance(exc, (NoDataError, SketchLabError)) else f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("status", "failed")

@@ -1,4 +1,4 @@
-"""Local worker processes: start them detached, know which are alive, launch a sweep.
+"""Local worker processes: start them detached, know which are alive.
 
 A worker started here outlives the page, the app and a Ctrl-C (its own session). Each
 records itself in `<home>/workers/<host>-<pid>.json`; a file whose process is gone (or
@@ -23,11 +23,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..access import LOCAL, Access
 from ..fileio import atomic_write
 from ..settings import Settings
-from .spec import SweepLimits, SweepSpec, load_limits
-from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
+from .spec import SweepLimits
+from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S
 
 
 @dataclass
@@ -174,23 +173,3 @@ def ensure_workers(
     with workers_lock(settings):
         have = len(workers_alive(settings, url))
         return [_spawn_worker(settings, url, heartbeat_interval, grace_period) for _ in range(want - have)]
-
-
-def launch_sweep(
-    spec: SweepSpec,
-    settings: Settings,
-    start_worker: bool = True,
-    limits: SweepLimits | None = None,
-    workers: int | None = None,
-    storage: str | None = None,
-    access: Access = LOCAL,
-) -> str:
-    """Validate, enqueue every run and (optionally) start detached local workers; returns the name.
-
-    The sweep belongs to `access.owner`; `limits` default to the shared ones in the home folder."""
-    limits = limits or load_limits(settings.home_dir)
-    store = SweepStore.of(settings, storage)
-    name = store.create(spec, limits, data_dir=settings.data_dir, access=access)
-    if start_worker:
-        ensure_workers(settings, workers, storage=store.url, limits=limits)
-    return name

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .categories import ALL_CATEGORIES, QUICKDRAW_10
+from ..categories import ALL_CATEGORIES, QUICKDRAW_10
 from .drawing import Drawing, normalize_strokes
-from .errors import SketchLabError
-from .fileio import atomic_write
+from ..errors import SketchLabError
+from ..fileio import atomic_write
 from .formats import count_bitmaps  # noqa: F401 - re-exported: `data info` and explore count from here
 from .formats import DataFormatError, ReadReport, iter_drawings, load_bitmaps, load_npz
 from .raster import bitmap_to_input, rasterize_strokes

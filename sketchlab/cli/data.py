@@ -1,25 +1,18 @@
-"""Command line: `python -m sketchlab data|train|evaluate|predict|sweep|worker ...`.
-
-Each group of commands registers its own sub-parsers below; handlers are thin and call
-the library. Errors a user can fix are printed as one line (exit code 2), not a traceback.
-"""
+"""CLI commands for data: `data info`, `data build`, `data download` (see sketchlab.cli.main)."""
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from pathlib import Path
 
-from .cli_common import UserError, classes_arg, progress_bar
-from .errors import SketchLabError, bug_report
-from .settings import Settings
+from .common import UserError, classes_arg, one_line, progress_bar
+from ..errors import SketchLabError
+from ..settings import Settings
 
 
-# ---------------------------------------------------------------- data
 
 
-def _data_commands(sub) -> None:
+def register(sub) -> None:
+    """Add the data commands to the top-level sub-parsers."""
     data = sub.add_parser("data", help="download, inspect and build Quick Draw data")
     dsub = data.add_subparsers(dest="data_command", required=True)
 
@@ -51,7 +44,7 @@ def _add_dataset_args(p) -> None:
 
 
 def dataset_spec_from_args(args):
-    from .dataset import DatasetSpec
+    from ..data.dataset import DatasetSpec
 
     if args.per_class is not None and args.per_class < 1:
         raise UserError("--per-class must be at least 1")
@@ -65,9 +58,9 @@ def dataset_spec_from_args(args):
 
 def cmd_data_info(args, settings: Settings) -> int:
     """Readable drawings per class and format; every file or line skipped is named."""
-    from .categories import ALL_CATEGORIES
-    from .dataset import no_data_message
-    from .explore import class_overview
+    from ..categories import ALL_CATEGORIES
+    from ..data.dataset import no_data_message
+    from ..explore import class_overview
 
     print(f"data folder: {settings.data_dir}")
     problems: list[str] = []
@@ -101,8 +94,8 @@ def cmd_data_info(args, settings: Settings) -> int:
 
 def _npz_line(data_dir, has_class_files: bool, problems: list) -> str | None:
     """The quickdraw10.npz that `data build` falls back on, if the folder has one."""
-    from .dataset import NPZ_NAME
-    from .formats import count_npz
+    from ..data.dataset import NPZ_NAME
+    from ..data.formats import count_npz
 
     root = Path(data_dir)
     npz = next(root.rglob(NPZ_NAME), None) if root.is_dir() else None
@@ -119,7 +112,7 @@ def _npz_line(data_dir, has_class_files: bool, problems: list) -> str | None:
 
 
 def cmd_data_build(args, settings: Settings) -> int:
-    from .dataset import build_dataset
+    from ..data.dataset import build_dataset
 
     spec = dataset_spec_from_args(args)
     bar, progress = progress_bar("building", "class")
@@ -136,10 +129,10 @@ def cmd_data_download(args, settings: Settings) -> int:
     """`data download [classes...] [--per-class N] [--format F] [--base-url U]`: one bar per class."""
     import requests
 
-    from .categories import QUICKDRAW_10
-    from .dataset import count_lines
-    from .download import DEFAULT_BASE_URL, DownloadError, check_request, download_class
-    from .formats import count_bitmaps
+    from ..categories import QUICKDRAW_10
+    from ..data.dataset import count_lines
+    from ..data.download import DEFAULT_BASE_URL, DownloadError, check_request, download_class
+    from ..data.formats import count_bitmaps
 
     fmt, per_class = args.format, args.per_class
     try:
@@ -160,77 +153,3 @@ def cmd_data_download(args, settings: Settings) -> int:
             count = count_lines(path) if fmt == "simplified" else count_bitmaps(path)
             print(f"  {name}: {count:,} drawings -> {path}")
     return 0
-
-
-# ---------------------------------------------------------------- entry point
-
-def _command_groups():
-    from . import training_cli
-    from .sweeps import cli as sweep_cli
-
-    return [_data_commands, training_cli.register, sweep_cli.register]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    # The installed `sketchlab` command, or `python -m sketchlab` from a checkout.
-    prog = "sketchlab" if os.path.basename(sys.argv[0]) == "sketchlab" else "python -m sketchlab"
-    parser = argparse.ArgumentParser(prog=prog, description="SketchLab: Quick, Draw! data and models")
-    parser.add_argument("--data-dir", default=None, help="folder of Quick Draw files (default: $SKETCHLAB_DATA)")
-    parser.add_argument("--home", default=None, help="folder for caches, runs and sweeps (default: $SKETCHLAB_HOME)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for register in _command_groups():
-        register(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # --data-dir and --home may stand anywhere on the line, before or after the command.
-    places = argparse.ArgumentParser(add_help=False)
-    places.add_argument("--data-dir", default=None)
-    places.add_argument("--home", default=None)
-    where, rest = places.parse_known_args(argv)
-    args = build_parser().parse_args(rest)
-    try:
-        settings = Settings.from_env(data_dir=where.data_dir, home_dir=where.home)
-        return int(args.func(args, settings) or 0)
-    except SketchLabError as exc:
-        print(f"error: {one_line(exc.user_message)}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # the machine's side (missing file, permissions, full disk): the user can fix it
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - anything else is a bug: an id shown, the traceback logged
-        log = _log_bugs_to(where.home)
-        print(f"error: {bug_report(exc)}" + (f" Log: {log}" if log else ""), file=sys.stderr)
-        return 1
-
-
-def one_line(text: str) -> str:
-    """A message on one line: the CLI's errors never spread over the terminal."""
-    lines = [" ".join(line.split()) for line in str(text).splitlines()]
-    return "; ".join(line for line in lines if line).replace(":; ", ": ")
-
-
-def _log_bugs_to(home) -> str | None:
-    """Send the "sketchlab" logger to <home>/logs/errors.log (stderr if that cannot be written)."""
-    import logging
-
-    from .errors import logger
-
-    path = Path(home or Settings.from_env().home_dir) / "logs" / "errors.log"
-    for old in [h for h in logger.handlers if getattr(h, "sketchlab_cli", False)]:
-        logger.removeHandler(old)  # main() may run more than once in a process (tests)
-        old.close()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        return None  # the bug report then goes to stderr through logging's last-resort handler
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.sketchlab_cli = True
-    logger.addHandler(handler)  # with a handler found, logging does not also print to stderr
-    return str(path)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from simplification.cutil import simplify_coords
 
-from .limits import DrawingLimits, check_coordinates, fit_strokes, point_budget, thin_list
-from .limits import drawing_limits as _limits_in_force
+from ..limits import DrawingLimits, check_coordinates, fit_strokes, point_budget, thin_list
+from ..limits import drawing_limits as _limits_in_force
 
 # Google's simplified data: coordinates in 0..255, resampled at 1 px, RDP epsilon 2.0.
 SIMPLIFIED_SIDE = 255.0

@@ -30,10 +30,10 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
-from .access import LOCAL, Access
-from .categories import canonical_category
-from .errors import SketchLabError
-from .fileio import replace_file
+from ..access import LOCAL, Access
+from ..categories import canonical_category
+from ..errors import SketchLabError
+from ..fileio import replace_file
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 # format -> (folder in the bucket, folder in the data dir, file suffix)

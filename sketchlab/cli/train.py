@@ -15,9 +15,9 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-from .cli_common import UserError, classes_arg, progress_bar
-from .models import MODEL_KINDS
-from .training import OPTIMIZERS, optimizer_name
+from .common import UserError, classes_arg, progress_bar
+from ..models import MODEL_KINDS
+from ..training import OPTIMIZERS, optimizer_name
 
 
 def register(sub) -> None:
@@ -68,7 +68,7 @@ def _train_parser(sub) -> None:
 
 
 def _config_from_args(args):
-    from .training import RunConfig
+    from ..training import RunConfig
 
     config = RunConfig(
         model=args.model,
@@ -112,7 +112,7 @@ class _CtrlC:
 
 def _download(args, config, settings) -> None:
     """--download N: fetch the first N drawings of each class into the data folder first."""
-    from .download import DEFAULT_BASE_URL, DownloadError, download_classes
+    from ..data.download import DEFAULT_BASE_URL, DownloadError, download_classes
 
     print(f"downloading the first {args.download} drawings of {len(config.classes)} classes into {settings.data_dir}")
     bar, progress = progress_bar("download", "B")
@@ -129,9 +129,9 @@ def cmd_train(args, settings) -> int:
 
     from tqdm import tqdm
 
-    from .limits import check_can_write
-    from .training import prepare_split, train_run
-    from .cards import save_model
+    from ..limits import check_can_write
+    from ..training import prepare_split, train_run
+    from ..cards import save_model
 
     config = _config_from_args(args)
     if args.kfold is not None and args.kfold < 2:
@@ -184,7 +184,7 @@ def _kfold_entry(config, args, settings) -> dict:
     """Score the same recipe by repeated stratified k-fold on every stroke drawing of the classes."""
     from tqdm import tqdm
 
-    from .evaluate import evaluate_kfold, load_eval_data
+    from ..evaluate import evaluate_kfold, load_eval_data
 
     data = load_eval_data(settings.data_dir, config.classes)
     total = args.kfold * args.kfold_repeats
@@ -226,7 +226,7 @@ def cmd_evaluate(args, settings) -> int:
 def _evaluate_kfold(args, settings) -> int:
     from tqdm import tqdm
 
-    from .evaluate import MODEL_NAMES, evaluate_kfold, load_eval_data
+    from ..evaluate import MODEL_NAMES, evaluate_kfold, load_eval_data
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = [m for m in models if m not in MODEL_NAMES]
@@ -250,8 +250,8 @@ def _evaluate_kfold(args, settings) -> int:
 def _evaluate_saved(dirs, settings) -> int:
     import numpy as np
 
-    from .training import RunConfig, predict_proba, prepare_split
-    from .cards import ModelLoadError, confusion_matrix, load_model
+    from ..training import RunConfig, predict_proba, prepare_split
+    from ..cards import ModelLoadError, confusion_matrix, load_model
 
     for d in dirs:
         try:
@@ -293,7 +293,7 @@ def _predict_parser(sub) -> None:
 
 
 def _default_model_dirs(settings) -> dict[str, Path]:
-    from .registry import active_models
+    from ..registry import active_models
 
     active = active_models(settings)
     return {kind: active[kind].path for kind in ("mlp", "cnn") if kind in active}
@@ -303,9 +303,9 @@ def _inputs(text: str, limit: int):
     """(label, ("strokes", strokes) | ("bitmap", image)) for each drawing the argument holds."""
     from PIL import Image, UnidentifiedImageError
 
-    from .formats import drawing_from_record, parse_json
-    from .limits import DrawingLimitError
-    from .predict import bitmap_from_image
+    from ..data.formats import drawing_from_record, parse_json
+    from ..limits import DrawingLimitError
+    from ..predict import bitmap_from_image
 
     def parse(line: str, where: str):
         try:
@@ -347,8 +347,8 @@ def _inputs(text: str, limit: int):
 
 
 def cmd_predict(args, settings) -> int:
-    from .predict import Predictor
-    from .cards import ModelLoadError
+    from ..predict import Predictor
+    from ..cards import ModelLoadError
 
     if args.model_dir:
         names = [Path(d).resolve().name for d in args.model_dir]

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .drawing import Drawing, strokes_from_lists
-from .errors import SketchLabError
-from .limits import drawing_limits
+from ..errors import SketchLabError
+from ..limits import drawing_limits
 
 # After this many bad lines with no good one, the file is judged not to be the format.
 _MAX_LEADING_BAD = 10

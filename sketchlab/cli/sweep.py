@@ -18,10 +18,10 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from ..cli_common import UserError
-from .records import FINAL_STATES
-from .spec import MODES, RANGE_KEYS, parse_range, parse_values
-from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
+from .common import UserError
+from ..sweeps.records import FINAL_STATES
+from ..sweeps.spec import MODES, RANGE_KEYS, parse_range, parse_values
+from ..sweeps.store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, SweepStore
 
 STORAGE_HELP = "Optuna storage URL (default: $SKETCHLAB_STORAGE, else SQLite in the home folder)"
 _LIST_OPTIONS = (
@@ -97,7 +97,7 @@ def register(sub) -> None:
 
 
 def spec_from_args(args):
-    from .spec import SweepSpec, seed_preset
+    from ..sweeps.spec import SweepSpec, seed_preset
 
     spec = seed_preset() if args.preset in ("classic", "seed") else SweepSpec()
     if args.mode:
@@ -132,9 +132,9 @@ def spec_from_args(args):
 
 
 def cmd_sweep_run(args, settings) -> int:
-    from .spec import SweepLimits, load_limits
-    from .store import safe_url
-    from .workers import ensure_workers
+    from ..sweeps.spec import SweepLimits, load_limits
+    from ..sweeps.store import safe_url
+    from ..sweeps.workers import ensure_workers
 
     store = SweepStore.of(settings, args.storage)
     url = store.url
@@ -160,7 +160,7 @@ def cmd_sweep_run(args, settings) -> int:
 def _run_foreground(settings, store: SweepStore, name: str, total: int) -> int:
     from tqdm import tqdm
 
-    from .worker import run_worker
+    from ..sweeps.worker import run_worker
 
     bar = tqdm(total=total, unit="run", desc=name)
 
@@ -183,7 +183,7 @@ def _fmt_acc(x) -> str:
 
 def _print_runs(settings, store: SweepStore, name: str) -> None:
     from ..plots import format_value
-    from .workers import workers_alive
+    from ..sweeps.workers import workers_alive
 
     s = store.get(name)
     counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n)
@@ -208,7 +208,7 @@ def _print_runs(settings, store: SweepStore, name: str) -> None:
 
 
 def cmd_sweep_status(args, settings) -> int:
-    from .store import safe_url
+    from ..sweeps.store import safe_url
 
     store = SweepStore.of(settings, args.storage)
     if args.name:
@@ -232,7 +232,7 @@ def cmd_sweep_status(args, settings) -> int:
 
 
 def cmd_sweep_cancel(args, settings) -> int:
-    from .records import cancelled_text
+    from ..sweeps.records import cancelled_text
 
     store = SweepStore.of(settings, args.storage)
     with _user_errors():
@@ -246,7 +246,7 @@ def cmd_sweep_cancel(args, settings) -> int:
 
 
 def cmd_sweep_retry(args, settings) -> int:
-    from .workers import ensure_workers
+    from ..sweeps.workers import ensure_workers
 
     store = SweepStore.of(settings, args.storage)
     with _user_errors():
@@ -269,7 +269,7 @@ def cmd_sweep_export(args, settings) -> int:
 
 
 def cmd_worker(args, settings) -> int:
-    from .worker import run_worker, terminate_gracefully
+    from ..sweeps.worker import run_worker, terminate_gracefully
 
     store = SweepStore.of(settings, args.storage)
     with _user_errors():
@@ -286,7 +286,7 @@ def cmd_worker(args, settings) -> int:
 @contextmanager
 def _user_errors():
     """A SweepError (unknown sweep, run already ended, invalid spec) as a one-line CLI error."""
-    from .spec import SweepError, SweepValidationError
+    from ..sweeps.spec import SweepError, SweepValidationError
 
     try:
         yield

@@ -1,13 +1,13 @@
 """What every command of the command line shares: the user-error type, the `--classes`
-parser and the tqdm progress bar.
+parser, the tqdm progress bar and one-line error text.
 
-Its own module so that `cli` (which registers every command group) and the command
-groups (`training_cli`, `sweep_cli`) import it instead of each other: no import cycle.
+Its own module so that `cli.main` (which registers every command group) and the command
+groups (`cli.data`, `cli.train`, `cli.sweep`) import it instead of each other: no import cycle.
 """
 
 from __future__ import annotations
 
-from .errors import SketchLabError
+from ..errors import SketchLabError
 
 
 class UserError(SketchLabError):
@@ -16,7 +16,7 @@ class UserError(SketchLabError):
 
 def classes_arg(text: str | None) -> tuple[str, ...]:
     """A `--classes a,b,c` value → official class names (QuickDraw-10 when empty)."""
-    from .categories import QUICKDRAW_10, canonical_category
+    from ..categories import QUICKDRAW_10, canonical_category
 
     if not text:
         return QUICKDRAW_10
@@ -39,3 +39,9 @@ def progress_bar(desc: str, unit: str):
         bar.update(done - bar.n)
 
     return bar, progress
+
+
+def one_line(text: str) -> str:
+    """A message on one line: the CLI's errors never spread over the terminal."""
+    lines = [" ".join(line.split()) for line in str(text).splitlines()]
+    return "; ".join(line for line in lines if line).replace(":; ", ": ")

@@ -1,0 +1,1 @@
+"""Quick Draw data: file formats, drawings, the rasterizer, datasets, downloads and augmentation."""

@@ -20,7 +20,7 @@ from sketchlab.dataset import NoDataError, no_data_message
 from sketchlab.errors import SketchLabError
 from sketchlab.formats import DataFormatError
 from sketchlab.settings import Settings
-from sketchlab.training import ModelLoadError
+from sketchlab.cards import ModelLoadError
 
 
 def settings() -> Settings:

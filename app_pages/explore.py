@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.common import data_overview, explained, network, settings, sidebar
-from sketchlab import explore, plots, registry
+from sketchlab import explore, plots, registry, svg
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.dataset import no_data_message
 
@@ -36,6 +36,12 @@ def evaluation(signature: tuple, _info: registry.ModelInfo, version: tuple, cach
     balanced = ((_info.card.get("data") or {}).get("split") or {}).get("balanced", True)
     held = explore.heldout_split(signature[0], _info.classes, per_class, cache_dir, balanced=balanced)
     return held, explore.evaluate(network(_info), held)
+
+
+def pixels(image, scale: int) -> np.ndarray:
+    """A bitmap blown up by whole pixels, so the browser shows it sharp, not blurred."""
+    image = np.asarray(image, dtype=np.float64).clip(0, 255).round().astype(np.uint8)
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
 
 
 def plural(n: int, word: str) -> str:
@@ -91,7 +97,9 @@ if stats:
 # ---------------------------------------------------------------- per class
 
 st.subheader("Per class")
-replay = st.toggle("Replay buttons (animate the drawing order)", value=False, key="explore_replay")
+st.html(svg.STYLE)
+replay = st.toggle("Replay the drawing order", value=False, key="explore_replay",
+                   help="Each drawing redraws itself stroke by stroke, in the order it was drawn, again and again.")
 n_show = st.slider("Drawings shown per class", 3, 12, 6, step=3, key="explore_n_show")
 for tab, name in zip(st.tabs(picked), picked):
     sample = samples.get(name)
@@ -105,13 +113,12 @@ for tab, name in zip(st.tabs(picked), picked):
         if sample.has_strokes:
             st.markdown(f"**Stroke by stroke** (first stroke dark, last bright) — "
                         f"{len(sample.drawings):,} drawings read")
-            cols = st.columns(3)
-            for j, i in enumerate(explore.sample_indices(n, n_show, seed=names.index(name))):
+            shown = []
+            for i in explore.sample_indices(n, n_show, seed=names.index(name)):
                 d = sample.drawings[i]
                 seen = "recognized" if d.recognized else "not recognized"
-                title = f"{plural(d.n_strokes, 'stroke')} · {d.countrycode or '?'} · {seen}"
-                figure = plots.drawing_figure(d.strokes, title=title, replay=replay, height=230)
-                cols[j % 3].plotly_chart(figure, key=f"explore_drawing_{name}_{j}", config=NO_BAR)
+                shown.append((d.strokes, f"{plural(d.n_strokes, 'stroke')} · {d.countrycode or '?'} · {seen}"))
+            st.html(svg.drawings_html(shown, uid=f"c{names.index(name)}", replay=replay))
         elif sample.stroke_files:
             st.info(f"{name}: no readable strokes in its files" + (", only 28×28 bitmaps." if n else "."))
         else:
@@ -120,12 +127,11 @@ for tab, name in zip(st.tabs(picked), picked):
         with g1:
             st.markdown("**28×28 rasters** (what the models see)")
             grid = explore.tile_images(sample.images[explore.sample_indices(n, 32, seed=1)], cols=8)
-            st.plotly_chart(plots.image_figure(grid, height=240), key=f"explore_grid_{name}", config=NO_BAR)
+            st.image(pixels(grid, 2), width="stretch")
         with g2:
             st.markdown("**Mean image**")
             mean = explore.mean_image(sample.images)
-            st.plotly_chart(plots.image_figure(mean * (255 / max(1.0, mean.max())), height=240),
-                            key=f"explore_mean_{name}", config=NO_BAR)
+            st.image(pixels(mean * (255 / max(1.0, mean.max())), 8), width="stretch")
             st.caption("brightest pixel scaled to white")
         with g3:
             if name in stats:
@@ -184,7 +190,6 @@ if clicked or st.session_state.get("explore_evaluated") == info.version:
                 cols = st.columns(3)
                 for j, (row, pred, p_pred, _p_true) in enumerate(wrong):
                     with cols[j % 3]:
-                        st.plotly_chart(plots.image_figure(held.images[row], height=120),
-                                        key=f"explore_wrong_{j}", config=NO_BAR)
+                        st.image(pixels(held.images[row], 4), width="stretch")
                         truth = held.classes[held.labels[row]]
                         st.caption(f"{truth} → **{held.classes[pred]}** {p_pred:.0%}")

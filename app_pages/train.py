@@ -14,7 +14,8 @@ import streamlit as st
 from app_pages.common import access, data_overview, explained, literal, settings, sidebar
 from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
-from sketchlab.models import MODEL_KINDS, OPTIMIZERS
+from sketchlab.models import MODEL_KINDS
+from sketchlab.training import OPTIMIZERS
 from sketchlab.sweeps import analysis
 
 NO_BAR = {"displayModeBar": False}

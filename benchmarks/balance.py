@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 
 from sketchlab.evaluate import RECIPES, THIN_CLASSES, heldout_split, split_of  # noqa: E402
 from sketchlab.dataset import load_all_data, split_indices  # noqa: E402
-from sketchlab.training import BALANCE_MODES, confusion_matrix, per_class_recall, predict_proba, train_run  # noqa: E402
+from sketchlab.training import BALANCE_MODES, predict_proba, train_run
+from sketchlab.cards import confusion_matrix, per_class_recall  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,7 @@ How it measures (one Chromium, one browser context = one session per simulated u
   for its guesses (seconds since the canvas was visible and since the process started).
 - Explore / Train (a server with the data folder): Explore's first load in a fresh session
   (goto /explore until the script is idle; the first try hits a cold server), Explore
-  reached from Draw through the sidebar, toggling "Replay buttons", adding a class,
+  reached from Draw through the sidebar, toggling replay, adding a class,
   "Drawings shown per class" to 12, the Train page's first load. Each action is timed
   in the page (performance.now()) from just before the action until the script has run
   and is idle again.
@@ -760,7 +760,7 @@ async def explore_try(browser, url: str, timeout_ms: float, add_class: str, out:
         await shots.wait_idle_async(page, timeout_ms=timeout_ms, settle=0.5)
 
         async def toggle():
-            await page.get_by_text("Replay buttons").first.click()
+            await page.get_by_text(re.compile(r"Replay (buttons|the drawing order)")).first.click()
         out["toggle"] = await timed_action(page, toggle, timeout_ms)
         await shots.wait_idle_async(page, timeout_ms=timeout_ms, settle=0.3)
 

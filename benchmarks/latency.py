@@ -37,7 +37,7 @@ STROKE_WIDTH = 10
 def load_models(models_dir: Path) -> tuple[dict, str]:
     from sketchlab.categories import QUICKDRAW_10
     from sketchlab.models import build_model
-    from sketchlab.training import load_model
+    from sketchlab.cards import load_model
 
     if all((models_dir / k / "model.keras").is_file() for k in ("mlp", "cnn")):
         return {k: load_model(models_dir / k) for k in ("mlp", "cnn")}, f"shipped models in {models_dir}"

@@ -83,7 +83,8 @@ def sequential(settings: Settings, spec) -> tuple[float, float, list[float]]:
     """Seed 000's way: one process, `fit` per run on the same arrays. (wall s, CPU s, accuracies)"""
     t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     from sketchlab.dataset import DatasetSpec, build_dataset
-    from sketchlab.models import build_model, compile_model
+    from sketchlab.models import build_model
+    from sketchlab.training import compile_model
 
     ds = build_dataset(settings.data_dir, DatasetSpec(classes=spec.classes, per_class=spec.base["per_class"]),
                        settings.dataset_cache_dir)

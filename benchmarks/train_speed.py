@@ -45,7 +45,8 @@ def synthetic_data(n: int, seed: int = 0):
 def plain_fit(kind: str, X, y, Xv, yv) -> float:
     import keras
 
-    from sketchlab.models import build_model, compile_model
+    from sketchlab.models import build_model
+    from sketchlab.training import compile_model
 
     keras.utils.set_random_seed(0)
     model = compile_model(build_model(kind, len(CLASSES)), "SGD", 0.01)

@@ -42,8 +42,8 @@ import numpy as np
 from .categories import QUICKDRAW_10
 from .dataset import AllData, DatasetSpec, StrokeData, load_stroke_data, split_indices
 from .raster import bitmap_to_input, rasterize_strokes
-from .training import (RunConfig, TrainSplit, balanced_accuracy, confusion_matrix, per_class_recall,
-                       predict_proba, train_run)
+from .training import RunConfig, TrainSplit, predict_proba, train_run
+from .cards import balanced_accuracy, confusion_matrix, per_class_recall
 
 BASELINE = "baseline"
 # The classes with only 20-33 stroke drawings: the ones balance must not drown.

@@ -302,7 +302,8 @@ class Evaluation:
 
 def evaluate(model, held: HeldOut) -> Evaluation:
     """A model's probabilities and confusion matrix (rows = true class) on held-out images."""
-    from .training import confusion_matrix, predict_proba
+    from .training import predict_proba
+    from .cards import confusion_matrix
 
     probs = np.asarray(predict_proba(model, held.X), dtype=np.float64)
     confusion = np.asarray(confusion_matrix(held.labels, probs.argmax(axis=1), probs.shape[1]))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .training import MODEL_FILE, ModelLoadError, load_card
+from .cards import MODEL_FILE, ModelLoadError, load_card
 
 INPUT_DIM = 784
 CONFIG_FILE = "config.json"
@@ -293,7 +293,7 @@ def _saved_name(class_name: str, used: dict[str, int]) -> str:
 def load_network(path) -> tuple[Network, dict]:
     """(Network, card) from a model directory (model.keras + card.json) or a `.keras` file beside its card.
 
-    The numpy twin of `training.load_model`, with the same checks: a missing, corrupt or
+    The numpy twin of `cards.load_model`, with the same checks: a missing, corrupt or
     foreign file, or a card whose classes do not match the outputs, raises ModelLoadError.
     """
     path = Path(path)

@@ -6,52 +6,17 @@ produce them), and outputs softmax probabilities over the classes. The CNNs resh
 to 28x28x1 inside the model (0 parameters), so data, training and inference handle
 every kind alike.
 
-The builders only build: `compile_model` is the one place a model gets its optimizer,
-loss (sparse categorical cross-entropy) and metrics (accuracy, top-3 accuracy), and
-`training.train_run` calls it once per run. Keras is imported inside the functions, so the constants here are cheap to import
-(the CLI's argument parser needs them without loading TensorFlow).
+The builders only build: a model gets its optimizer, loss and metrics in one place,
+`training.compile_model`, called once per run by `training.train_run`. Keras is imported
+inside the functions, so the constants here are cheap to import (the CLI's argument
+parser needs them without loading TensorFlow).
 """
 
 from __future__ import annotations
 
-OPTIMIZERS = ("Adadelta", "Adagrad", "Adam", "Ftrl", "SGD", "RMSprop")
 MODEL_KINDS = ("mlp", "cnn", "strong")
 INPUT_DIM = 784
 SIDE = 28
-
-
-def optimizer_name(name) -> str:
-    """The OPTIMIZERS spelling of `name` (case and surrounding spaces forgiven); ValueError if none."""
-    by_lower = {o.lower(): o for o in OPTIMIZERS}
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in by_lower:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return by_lower[key]
-
-
-def make_optimizer(name: str, learning_rate: float):
-    """One of OPTIMIZERS (see `optimizer_name`) with the given learning rate."""
-    import keras
-
-    return getattr(keras.optimizers, optimizer_name(name))(learning_rate=float(learning_rate))
-
-
-def compile_model(model, optimizer="Adam", learning_rate=1e-3, steps_per_execution=1):
-    """Compile with a fresh optimizer (the only compile in SketchLab); returns the model. `steps_per_execution` > 1 runs that many batches
-    per call into the compiled train step, which cuts the per-batch Python overhead
-    (`training.train_run` uses it; see benchmarks/train_speed.py)."""
-    import keras
-
-    model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=[
-            "accuracy",
-            keras.metrics.SparseTopKCategoricalAccuracy(k=3, name="top3"),
-        ],
-        steps_per_execution=steps_per_execution,
-    )
-    return model
 
 
 def _flat_input():

@@ -39,7 +39,7 @@ class Comparison:
 
 
 def _scores(name: str, evaluation: explore.Evaluation, note: str = "") -> Scores:
-    from .training import balanced_accuracy
+    from .cards import balanced_accuracy
 
     return Scores(name, evaluation.accuracy, balanced_accuracy(evaluation.confusion) or 0.0, note)
 

@@ -21,7 +21,7 @@ from .access import LOCAL, Access
 from .errors import SketchLabError
 from .fileio import atomic_dir, remove_dir, safe_name
 from .inference import load_network
-from .training import CARD_FILE, MODEL_FILE, ModelLoadError, load_card
+from .cards import CARD_FILE, MODEL_FILE, ModelLoadError, load_card
 
 # Kinds first in this order; any other kind a card names comes after, alphabetically.
 KIND_ORDER = ("mlp", "cnn", "strong")

@@ -3,7 +3,7 @@
     config = RunConfig(model="cnn", optimizer="Adam", learning_rate=1e-3, epochs=10)
     split = prepare_split(settings.data_dir, config, settings.dataset_cache_dir)
     result = train_run(config, split, on_epoch=print, should_stop=lambda: False)
-    save_model(result.model, result.card, "runs/cnn-1")
+    cards.save_model(result.model, result.card, "runs/cnn-1")
 
 A run reports every epoch to `on_epoch` as it happens, polls `should_stop` (between
 batches, at most a few times a second, so a cancel is noticed within an epoch), and
@@ -27,34 +27,26 @@ thread while the previous epoch trains. `config.balance` handles unbalanced clas
 classes are seen as often as airplane, each time freshly augmented), "sqrt" draws them
 with class shares ∝ √(class rows) (partial balancing), "weights" weighs
 each row's loss by 1 / its class's share, "none" trains on the rows as they are.
-
-Models are saved as Keras 3 `.keras` files (no optimizer state) next to a JSON model
-card; a save writes into a temporary folder and renames it into place, so a crash never
-leaves half a model under the final name.
+Saving and loading the model folder is `sketchlab.cards`' job.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
-import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .categories import QUICKDRAW_10, canonical_category
-from .errors import SketchLabError
-from .models import MODEL_KINDS, architecture_text, build_model, compile_model, optimizer_name
+from .cards import balanced_accuracy, confusion_matrix, versions
+from .models import MODEL_KINDS, architecture_text, build_model
 
-RUN_STATES = ("done", "diverged", "cancelled")
-MODEL_FILE = "model.keras"
-CARD_FILE = "card.json"
+RUN_OUTCOMES = ("done", "diverged", "cancelled")  # how a run ends (a sweep's runs have more states)
+OPTIMIZERS = ("Adadelta", "Adagrad", "Adam", "Ftrl", "SGD", "RMSprop")
 # A run has diverged when its mean training loss exceeds ln(n_classes) by this many nats:
 # the true class then gets on average < 1/150 of a uniform guess's probability.
 EXPLODE_MARGIN = 5.0
@@ -208,7 +200,7 @@ class TrainSplit:
 
 @dataclass
 class RunResult:
-    status: str  # one of RUN_STATES
+    status: str  # one of RUN_OUTCOMES
     history: list[EpochMetrics]
     model: object  # keras.Model
     card: dict = field(default_factory=dict)
@@ -356,6 +348,42 @@ def _epoch_dataset(X: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random
 
 
 # ---------------------------------------------------------------- the run
+
+
+def optimizer_name(name) -> str:
+    """The OPTIMIZERS spelling of `name` (case and surrounding spaces forgiven); ValueError if none."""
+    by_lower = {o.lower(): o for o in OPTIMIZERS}
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in by_lower:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return by_lower[key]
+
+
+def make_optimizer(name: str, learning_rate: float):
+    """One of OPTIMIZERS (see `optimizer_name`) with the given learning rate."""
+    import keras
+
+    return getattr(keras.optimizers, optimizer_name(name))(learning_rate=float(learning_rate))
+
+
+def compile_model(model, optimizer="Adam", learning_rate=1e-3, steps_per_execution=1):
+    """Compile with a fresh optimizer (the only compile in SketchLab: the builders only build); returns the model. `steps_per_execution` > 1 runs that many batches
+    per call into the compiled train step, which cuts the per-batch Python overhead
+    (`train_run` uses it; see benchmarks/train_speed.py)."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=[
+            "accuracy",
+            keras.metrics.SparseTopKCategoricalAccuracy(k=3, name="top3"),
+        ],
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
@@ -542,35 +570,6 @@ def train_run(
 # ---------------------------------------------------------------- model card
 
 
-def versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    from . import __version__
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__, "sketchlab": __version__}
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
-    """Rows = true class, columns = predicted class."""
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return m.tolist()
-
-
-def per_class_recall(matrix) -> list[float | None]:
-    """Each class's recall from a confusion matrix (rows = true class); None for a class with no rows."""
-    m = np.asarray(matrix, dtype=np.float64)
-    totals = m.sum(axis=1)
-    return [float(m[i, i] / t) if t else None for i, t in enumerate(totals)]
-
-
-def balanced_accuracy(matrix) -> float | None:
-    """Class-balanced accuracy: the mean recall over the classes that have rows."""
-    recalls = [r for r in per_class_recall(matrix) if r is not None]
-    return float(np.mean(recalls)) if recalls else None
-
-
 def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochMetrics], status: str) -> dict:
     """The model card (see the team contract). A diverged run has no accuracy or confusion matrix."""
     n = len(split.classes)
@@ -607,98 +606,3 @@ def build_card(config: RunConfig, split: TrainSplit, model, history: list[EpochM
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
     }
-
-
-# ---------------------------------------------------------------- save / load
-
-
-class ModelLoadError(SketchLabError, RuntimeError):
-    """A model file or card that cannot be loaded; the message names the path and why."""
-
-
-def save_model(model, card: dict, directory) -> Path:
-    """Write `directory/model.keras` + `directory/card.json` atomically; returns the directory.
-
-    Both files are written into a temporary sibling folder which then replaces `directory`
-    by rename, so readers see the old pair or the new pair, never a mix or half a file.
-    """
-    from .fileio import atomic_dir
-
-    with atomic_dir(directory) as tmp:
-        _without_optimizer(model).save(tmp / MODEL_FILE)
-        text = json.dumps(card, indent=1, allow_nan=False, default=_json_default)
-        (tmp / CARD_FILE).write_text(text + "\n", encoding="utf-8")
-    return Path(directory)
-
-
-def _without_optimizer(model):
-    """An uncompiled copy with the same weights: Keras 3 `.keras` files otherwise carry the
-    optimizer's state (2x the weights for Adam), which inference never needs."""
-    if getattr(model, "optimizer", None) is None:
-        return model
-    copy = type(model).from_config(model.get_config())  # from_config does not compile
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return _finite_or_none(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-def load_card(path) -> dict:
-    """The card of a model directory (or of the folder holding a `.keras` file)."""
-    path = Path(path)
-    card_path = path / CARD_FILE if path.is_dir() else path.parent / CARD_FILE
-    if not card_path.is_file():
-        raise ModelLoadError(f"{card_path}: model card missing (every model needs its card.json)")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{card_path}: not a readable model card ({exc})") from exc
-    if not isinstance(card, dict) or not isinstance(card.get("classes"), list) or len(card["classes"]) < 2:
-        raise ModelLoadError(f"{card_path}: model card has no list of classes")
-    classes = card["classes"]
-    if not all(isinstance(c, str) and c.strip() for c in classes) or len(set(classes)) != len(classes):
-        raise ModelLoadError(f"{card_path}: the card's classes must be distinct names (text), got {classes[:5]!r}")
-    return card
-
-
-_load_lock = threading.Lock()
-
-
-def load_model(path) -> tuple[object, dict]:
-    """(keras.Model, card) from a model directory or a `.keras` file beside its card.json.
-
-    Loads with `safe_mode=True` (no arbitrary code from the file). A missing, corrupt or
-    foreign file, or a card that does not fit the model, raises ModelLoadError naming the path.
-    """
-    import keras
-
-    path = Path(path)
-    model_path = path / MODEL_FILE if path.is_dir() else path
-    if not model_path.is_file():
-        raise ModelLoadError(f"{model_path}: no model file there")
-    card = load_card(path)
-    if not zipfile.is_zipfile(model_path):
-        raise ModelLoadError(f"{model_path}: not a Keras .keras file (not a zip archive)")
-    try:
-        with _load_lock:  # Keras' deserialization keeps global state
-            model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as exc:  # keras raises many types for bad archives; all mean "cannot load"
-        raise ModelLoadError(f"{model_path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
-    out_shape = model.output_shape
-    if tuple(model.input_shape[1:]) != (784,):
-        raise ModelLoadError(f"{model_path}: model takes input {model.input_shape}, expected (None, 784)")
-    if out_shape[-1] != len(card["classes"]):
-        raise ModelLoadError(
-            f"{model_path}: model has {out_shape[-1]} outputs but its card lists {len(card['classes'])} classes"
-        )
-    return model, card

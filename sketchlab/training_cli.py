@@ -16,8 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cli_common import UserError, classes_arg, progress_bar
-from .models import MODEL_KINDS, OPTIMIZERS, optimizer_name
-from .training import BALANCE_MODES
+from .models import MODEL_KINDS
+from .training import BALANCE_MODES, OPTIMIZERS, optimizer_name
 
 
 def register(sub) -> None:
@@ -131,7 +131,8 @@ def cmd_train(args, settings) -> int:
     from tqdm import tqdm
 
     from .limits import check_can_write
-    from .training import prepare_split, save_model, train_run
+    from .training import prepare_split, train_run
+    from .cards import save_model
 
     config = _config_from_args(args)
     if args.kfold is not None and args.kfold < 2:
@@ -250,7 +251,8 @@ def _evaluate_kfold(args, settings) -> int:
 def _evaluate_saved(dirs, settings) -> int:
     import numpy as np
 
-    from .training import ModelLoadError, RunConfig, confusion_matrix, load_model, predict_proba, prepare_split
+    from .training import RunConfig, predict_proba, prepare_split
+    from .cards import ModelLoadError, confusion_matrix, load_model
 
     for d in dirs:
         try:
@@ -347,7 +349,7 @@ def _inputs(text: str, limit: int):
 
 def cmd_predict(args, settings) -> int:
     from .predict import Predictor
-    from .training import ModelLoadError
+    from .cards import ModelLoadError
 
     if args.model_dir:
         names = [Path(d).resolve().name for d in args.model_dir]

@@ -344,7 +344,7 @@ def test_user_facing_errors_share_one_type():
     from sketchlab.predict import EmptyDrawingError
     from sketchlab.registry import PromoteError
     from sketchlab.sweeps import SweepError
-    from sketchlab.training import ModelLoadError
+    from sketchlab.cards import ModelLoadError
 
     for kind in (UserError, NoDataError, DownloadError, EmptyDrawingError, PromoteError, SweepError,
                  ModelLoadError, DataFormatError, DrawingLimitError):

@@ -131,7 +131,8 @@ def test_shipped_models_are_sane_on_their_own_training_drawings(real_data):
     The accuracy figures are the cards' `heldout` entries (benchmarks/accuracy.py).
     """
     from sketchlab.dataset import load_all_data
-    from sketchlab.training import load_model, predict_proba
+    from sketchlab.training import predict_proba
+    from sketchlab.cards import load_model
 
     data = load_all_data(real_data, QUICKDRAW_10)
     X = data.images.astype(np.float32) / 255.0

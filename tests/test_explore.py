@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SYNTHETIC_CLASSES, synthetic_records, write_ndjson
-from sketchlab import explore, plots
+from sketchlab import explore, plots, svg
 from sketchlab.dataset import NoDataError
 
 
@@ -132,24 +132,32 @@ def test_evaluate_confusion_and_most_wrong():
 # ---------------------------------------------------------------- plots
 
 
-def test_drawing_figure_one_trace_per_stroke_coloured_in_order():
+def test_drawing_svg_one_polyline_per_stroke_coloured_in_order():
+    import re
+
     strokes = [np.array([[0, 0], [10, 10]]), np.array([[5, 0], [5, 20], [6, 30]]), np.array([[1, 1], [2, 2]])]
-    fig = plots.drawing_figure(strokes)
-    assert len(fig.data) == 3 and not fig.frames
-    colors = [t.line.color for t in fig.data]
-    assert len(set(colors)) == 3 and colors == plots.stroke_colors(3)
-    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # y grows downwards, as drawn
+    out = svg.drawing_svg(strokes, uid="t")
+    colors = re.findall(r'<polyline points="[^"]*" stroke="([^"]*)"', out)
+    assert colors == plots.stroke_colors(3) and len(set(colors)) == 3
+    assert "5.0,0.0 5.0,20.0 6.0,30.0" in out  # drawing coordinates kept: y grows downwards, as drawn
+    assert "@keyframes" not in out and svg.drawing_svg([], uid="e").startswith("<svg")
 
 
-def test_drawing_replay_frames_grow_to_the_whole_drawing():
-    strokes = [np.array([[0, 0], [10, 10], [20, 0]]), np.array([[5, 5], [6, 6]])]
-    fig = plots.drawing_figure(strokes, replay=True, max_frames=10)
-    shown = [sum(len(t.x) for t in f.data) for f in fig.frames]
-    assert shown == sorted(shown) and shown[0] >= 1 and shown[-1] == 5
-    # the second stroke only appears after the first is complete
-    first_with_second = next(i for i, f in enumerate(fig.frames) if len(f.data[1].x))
-    assert len(fig.frames[first_with_second].data[0].x) == 3
-    assert fig.layout.updatemenus[0].buttons[0].method == "animate"
+def test_drawing_svg_replay_draws_each_stroke_after_the_one_before():
+    import re
+
+    strokes = [np.array([[0, 0], [30, 0]]), np.array([[0, 5], [10, 5]])]
+    out = svg.drawing_svg(strokes, uid="r", replay=True)
+    spans = [(float(a), float(b)) for a, b in re.findall(r"0%,([\d.]+)%\{stroke-dashoffset:1\}([\d.]+)%", out)]
+    assert len(spans) == 2 and spans[0][0] == 0.0
+    assert spans[0][1] == pytest.approx(spans[1][0]) and spans[1][1] == pytest.approx(75.0)  # in order, then a hold
+    assert spans[0][1] - spans[0][0] > spans[1][1] - spans[1][0]  # the longer stroke takes longer
+    assert out.count("infinite") == 2
+
+
+def test_drawings_html_escapes_captions():
+    out = svg.drawings_html([([np.array([[0, 0], [1, 1]])], "<b>x</b>")], uid="h")
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>" not in out
 
 
 def test_topk_figure_puts_the_best_guess_on_top():

@@ -13,7 +13,7 @@ import pytest
 
 from sketchlab.inference import Network, load_network
 from sketchlab.models import MODEL_KINDS, build_model
-from sketchlab.training import ModelLoadError
+from sketchlab.cards import ModelLoadError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,15 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sketchlab.models import (
-    MODEL_KINDS,
-    OPTIMIZERS,
-    architecture_text,
-    build_model,
-    compile_model,
-    make_optimizer,
-    optimizer_name,
-)
+from sketchlab.models import MODEL_KINDS, architecture_text, build_model
+from sketchlab.training import OPTIMIZERS, compile_model, make_optimizer, optimizer_name
 
 
 def test_parameter_counts_equal_the_seeds():

@@ -19,8 +19,8 @@ from sketchlab import settings as settings_module
 from sketchlab.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-# Tools the tests need and the app does not: an optional extra, not a dependency.
-TEST_ONLY = {"pytest", "playwright", "hypothesis"}
+# Tools the tests and benchmarks need and the app does not: an optional extra, not a dependency.
+TEST_ONLY = {"pytest", "playwright", "hypothesis", "py-spy"}
 
 
 def _name(requirement: str) -> str:

@@ -23,7 +23,8 @@ from sketchlab.predict import (
     preprocess_strokes,
 )
 from sketchlab.raster import rasterize_drawing
-from sketchlab.training import RunConfig, prepare_split, save_model, train_run
+from sketchlab.training import RunConfig, prepare_split, train_run
+from sketchlab.cards import save_model
 
 LABELS = ["circle", "square", "cross", "zigzag"]
 

@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def make_model_dir(directory: Path, kind: str = "mlp", classes=SYNTHETIC_CLASSES, status: str = "done",
                    val_accuracy: float | None = 0.5, kfold: dict | None = None,
                    name: str | None = None) -> Path:
-    """An untrained model of `kind` saved with a card, as training.save_model writes it."""
+    """An untrained model of `kind` saved with a card, as cards.save_model writes it."""
     from sketchlab.models import build_model
-    from sketchlab.training import save_model
+    from sketchlab.cards import save_model
 
     card = {
         "name": name or f"test {kind}",

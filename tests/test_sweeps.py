@@ -230,7 +230,7 @@ def test_sweep_names_are_unique(settings):
 @pytest.mark.slow
 def test_worker_ends_runs_as_done_diverged_and_pruned(settings):
     from sketchlab.sweeps.worker import run_worker
-    from sketchlab.training import load_model
+    from sketchlab.cards import load_model
 
     # Three healthy runs first (the median pruner needs them), then one that explodes and
     # one that learns nothing in its first epoch.
@@ -348,10 +348,10 @@ def test_a_worker_that_cannot_write_fails_each_run_with_the_reason_and_goes_on(s
 def test_a_full_disk_at_save_time_fails_the_run_and_the_next_run_still_trains(settings, monkeypatch):
     import errno
 
-    from sketchlab import training
+    from sketchlab import cards
     from sketchlab.sweeps.worker import run_worker
 
-    real_save, calls = training.save_model, []
+    real_save, calls = cards.save_model, []
 
     def full_once(model, card, directory):
         calls.append(directory)
@@ -359,7 +359,7 @@ def test_a_full_disk_at_save_time_fails_the_run_and_the_next_run_still_trains(se
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(model, card, directory)
 
-    monkeypatch.setattr(training, "save_model", full_once)
+    monkeypatch.setattr(cards, "save_model", full_once)
     store = SweepStore.of(settings)
     name = store.create(tiny_spec(mode="grid", base={"optimizer": "Adam", "epochs": 1, "batch_size": 8},
                                   values={"learning_rate": [0.01, 0.02]}, augment=False))

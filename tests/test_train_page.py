@@ -186,7 +186,7 @@ def constant_model_dir(directory: Path, answer: int = 0) -> Path:
     import numpy as np
 
     from sketchlab.models import build_model
-    from sketchlab.training import save_model
+    from sketchlab.cards import save_model
 
     model = build_model("mlp", len(SYNTHETIC_CLASSES))
     last = model.layers[-1]

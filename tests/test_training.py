@@ -13,17 +13,8 @@ import pytest
 
 from conftest import SYNTHETIC_CLASSES
 from sketchlab.raster import rasterize_strokes
-from sketchlab.training import (
-    EpochMetrics,
-    ModelLoadError,
-    RunConfig,
-    TrainSplit,
-    load_model,
-    predict_proba,
-    prepare_split,
-    save_model,
-    train_run,
-)
+from sketchlab.training import EpochMetrics, RunConfig, TrainSplit, predict_proba, prepare_split, train_run
+from sketchlab.cards import ModelLoadError, load_model, save_model
 
 CARD_KEYS = {
     "name", "kind", "architecture", "params", "classes", "data", "hyperparameters", "history",

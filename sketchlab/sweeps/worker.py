@@ -146,7 +146,7 @@ class _RunTrial:
         return self.splits[key]
 
     def _train(self, trial: optuna.Trial, params: dict) -> float:
-        from .. import training
+        from .. import cards, training
 
         spec = self.spec
         config = spec.config(params)  # train_run checks it (RunConfig.validate)
@@ -203,7 +203,7 @@ class _RunTrial:
         card["name"] = f"{self.study_name} run {trial.number}: {card.get('name', spec.model)}"
         card["sweep"] = {"name": self.study_name, "run": trial.number, "storage": safe_url(self.storage_url)}
         try:
-            training.save_model(result.model, card, model_dir)
+            cards.save_model(result.model, card, model_dir)
         except OSError as exc:
             raise RunFailed(f"the trained model could not be saved to {model_dir}: {exc.strerror or exc}") from exc
         trial.set_user_attr("model_dir", str(model_dir))

@@ -10,11 +10,11 @@
 set -euo pipefail
 export SKETCHLAB_DATA="${SKETCHLAB_DATA:-../shared/quickdraw}"
 export TF_CPP_MIN_LOG_LEVEL=2
-common=(--optimizer Adam --lr 0.001 --batch-size 64 --seed 0 --all-data --unbalanced --balance sampling)
+common=(--optimizer Adam --lr 0.001 --batch-size 64 --seed 0 --all-data --unbalanced)
 start=$SECONDS
-python -m sketchlab train --model mlp --epochs 20 "${common[@]}" --name "shipped MLP (seed 000's network)" --out models/mlp
+python -m sketchlab train --model mlp --epochs 20 --balance sampling "${common[@]}" --name "shipped MLP (784→32→32→10)" --out models/mlp
 echo "mlp: $((SECONDS - start)) s"
-python -m sketchlab train --model cnn --epochs 20 "${common[@]}" --name "shipped CNN (seed 004's network)" --out models/cnn
+python -m sketchlab train --model cnn --epochs 20 --balance sqrt "${common[@]}" --name "shipped CNN (three conv layers)" --out models/cnn
 echo "mlp+cnn: $((SECONDS - start)) s"
-python -m sketchlab train --model strong --epochs 8 "${common[@]}" --name "shipped strong CNN (batch norm)" --out models/strong
+python -m sketchlab train --model strong --epochs 8 --balance sqrt "${common[@]}" --name "shipped strong CNN (batch norm)" --out models/strong
 echo "all three: $((SECONDS - start)) s"

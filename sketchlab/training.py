@@ -24,7 +24,8 @@ on freshly distorted drawings: stroke drawings through `sketchlab.augment.augmen
 (then rasterized), bitmap-only rows through `augment_bitmaps`, prepared in a background
 thread while the previous epoch trains. `config.balance` handles unbalanced classes:
 "sampling" draws each epoch's rows so that every class is equally likely (the thin
-classes are seen as often as airplane, each time freshly augmented), "weights" weighs
+classes are seen as often as airplane, each time freshly augmented), "sqrt" draws them
+with class shares ∝ √(class rows) (partial balancing), "weights" weighs
 each row's loss by 1 / its class's share, "none" trains on the rows as they are.
 Saving and loading the model folder is `sketchlab.cards`' job.
 """
@@ -57,7 +58,10 @@ POLL_SECONDS = 0.25
 # Batches per call into the compiled train step: ~2x faster epochs for the MLP at batch 32
 # (benchmarks/train_speed.py). Callbacks (cancel, divergence) then run every this many batches.
 STEPS_PER_EXECUTION = 32
-BALANCE_MODES = ("none", "weights", "sampling")
+BALANCE_MODES = ("none", "weights", "sampling", "sqrt")
+# Class shares per epoch of each sampling mode: share ∝ rows_of_class ** power ("sampling":
+# equal; "sqrt": partial, so airplane is not cut to a thin class's share).
+SAMPLING_POWER = {"sampling": 0.0, "sqrt": 0.5}
 # `did_not_converge` judges only runs at least this long: a short run of a slow optimizer
 # (Adadelta at 1e-3) may still be near chance after a few epochs and yet be healthy.
 JUDGE_AFTER_EPOCHS = 10
@@ -256,9 +260,12 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return (len(y) / (present * counts[y])).astype(np.float32)
 
 
-def balanced_rows(y: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """As many rows as `y` has, drawn with replacement so that every class is equally likely."""
-    p = class_weights(y, n_classes).astype(np.float64)
+def balanced_rows(y: np.ndarray, n_classes: int, rng: np.random.Generator, power: float = 0.0) -> np.ndarray:
+    """As many rows as `y` has, drawn with replacement so that each class's share of them is
+    proportional to (its rows) ** `power`: 0 makes every class equally likely, 0.5 gives
+    shares ∝ √count (partial balancing), 1 the data's own shares."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    p = counts[y] ** (power - 1.0)
     return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
@@ -279,13 +286,14 @@ class _EpochInputs:
         self.n_classes = len(split.classes)
         self.augment = bool(config.augment and split.train_strokes is not None)
         self.weights = class_weights(split.y_train, self.n_classes) if config.balance == "weights" else None
-        self._pool = ThreadPoolExecutor(max_workers=1) if (self.augment or self.balance == "sampling") else None
+        self._pool = ThreadPoolExecutor(max_workers=1) if (self.augment or self.balance in SAMPLING_POWER) else None
         self._pending: dict[int, object] = {}
 
     def _make(self, epoch: int):
         split = self.split
-        if self.balance == "sampling":
-            rows = balanced_rows(split.y_train, self.n_classes, np.random.default_rng([self.seed, epoch, 0xBA1]))
+        if self.balance in SAMPLING_POWER:
+            rows = balanced_rows(split.y_train, self.n_classes, np.random.default_rng([self.seed, epoch, 0xBA1]),
+                                 SAMPLING_POWER[self.balance])
         else:
             rows = np.arange(len(split.y_train))
         y = split.y_train[rows]

@@ -11,6 +11,7 @@ from sketchlab.categories import QUICKDRAW_10
 from sketchlab.evaluate import evaluate_kfold, kfold_splits, load_eval_data, topk_hits
 
 from sketchlab.settings import REPO_MODELS_DIR
+from sketchlab.training import BALANCE_MODES
 
 
 def test_kfold_splits_are_disjoint_stratified_and_cover_every_row_once_per_repeat():
@@ -217,7 +218,7 @@ def test_per_class_report_on_a_split(tmp_path):
     table = report.per_class_table(markdown=True)
     assert table.count("\n") == len(data.classes) + 2 and "| apple | 10 | 25 |" in table
     entry = report.card_entry("mlp")
-    assert entry["recipe"]["balance"] in ("none", "weights", "sampling")
+    assert entry["recipe"]["balance"] in BALANCE_MODES
 
 
 def test_train_defaults_script_trains_the_recipes():
@@ -230,7 +231,7 @@ def test_train_defaults_script_trains_the_recipes():
     script = (Path(__file__).resolve().parents[1] / "models" / "train_defaults.sh").read_text()
     common = re.search(r"common=\((.*)\)", script).group(1)
     for kind, config in RECIPES.items():
-        epochs = int(re.search(rf"--model {kind} --epochs (\d+)", script).group(1))
-        assert epochs == config.epochs
-        assert f"--batch-size {config.batch_size}" in common and f"--balance {config.balance}" in common
+        line = re.search(rf"--model {kind} --epochs (\d+) --balance (\w+)", script)
+        assert int(line.group(1)) == config.epochs and line.group(2) == config.balance
+        assert f"--batch-size {config.batch_size}" in common
         assert f"--lr {config.learning_rate:g}" in common and f"--optimizer {config.optimizer}" in common

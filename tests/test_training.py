@@ -329,7 +329,21 @@ def test_balanced_sampling_and_weights_even_out_the_classes():
     assert len(rows) == 100 and 35 <= (y[rows] == 1).sum() <= 65
 
 
-@pytest.mark.parametrize("balance", ["weights", "sampling"])
+def test_sqrt_sampling_gives_class_shares_proportional_to_the_root_of_their_counts():
+    from sketchlab.training import SAMPLING_POWER, balanced_rows
+
+    y = np.array([0] * 900 + [1] * 100 + [2] * 0 + [3] * 25)  # class 2 has no rows
+    rows = balanced_rows(y, 4, np.random.default_rng(0), SAMPLING_POWER["sqrt"])
+    shares = np.bincount(y[rows], minlength=4) / len(rows)
+    expected = np.array([30, 10, 0, 5]) / 45  # √900 : √100 : 0 : √25
+    assert len(rows) == len(y) and shares[2] == 0
+    assert np.abs(shares - expected).max() < 0.05
+    # Between equal ("sampling") and the data's own shares: the big class keeps more than
+    # an equal share, the thin one far more than its natural share.
+    assert 1 / 3 < shares[0] < 900 / 1025 and 25 / 1025 < shares[3] < 1 / 3
+
+
+@pytest.mark.parametrize("balance", ["weights", "sampling", "sqrt"])
 def test_a_run_trains_with_each_balance_mode(split, balance):
     result = train_run(tiny_config(balance=balance, epochs=2, augment=True), split)
     assert result.status == "done" and len(result.history) == 2

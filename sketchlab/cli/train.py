@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .common import UserError, classes_arg, progress_bar
 from ..models import MODEL_KINDS
-from ..training import OPTIMIZERS, optimizer_name
+from ..training import BALANCE_MODES, OPTIMIZERS, optimizer_name
 
 
 def register(sub) -> None:
@@ -50,8 +50,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="train on the drawings as they are")
     p.add_argument("--early-stopping", type=int, default=None, metavar="N",
                    help="stop when val loss has not improved for N epochs (best weights kept)")
-    p.add_argument("--balance", choices=("none", "weights", "sampling"), default="none",
-                   help="unbalanced classes: class-balanced sampling each epoch, class weights, or none (default)")
+    p.add_argument("--balance", choices=BALANCE_MODES, default="none",
+                   help="unbalanced classes: class-balanced sampling each epoch, sqrt (class shares ∝ √count), "
+                        "class weights, or none (default)")
     p.add_argument("--unbalanced", action="store_true",
                    help="keep every drawing (default: cut every class to the smallest one's count)")
     p.add_argument("--all-data", action="store_true",

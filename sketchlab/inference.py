@@ -232,6 +232,14 @@ class Network:
             out = step(out)
         return np.ascontiguousarray(out, dtype=np.float32)
 
+    def features(self, x) -> np.ndarray:
+        """What the last layer sees (n, d): the penultimate activations, e.g. for a new head
+        (`sketchlab.newclass`)."""
+        out = np.asarray(x, dtype=np.float32).reshape(-1, INPUT_DIM)
+        for step in self._steps[:-1]:
+            out = step(out)
+        return np.ascontiguousarray(out.reshape(len(out), -1), dtype=np.float32)
+
     @classmethod
     def from_keras_model(cls, model) -> "Network":
         """The same network from a live keras.Model (e.g. one just trained)."""

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sketchlab import newclass as nc  # noqa: E402
 from sketchlab.categories import QUICKDRAW_10  # noqa: E402
 from sketchlab.inference import load_network  # noqa: E402
-from sketchlab.raster import bitmap_to_input  # noqa: E402
+from sketchlab.data.raster import bitmap_to_input  # noqa: E402
 from sketchlab.settings import shipped_models_dir  # noqa: E402
 
 

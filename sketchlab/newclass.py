@@ -59,7 +59,7 @@ class ClassDrawings:
 def read_class(name: str, data_dirs, kept_dirs=(), per_class: int = PER_CLASS) -> ClassDrawings:
     """A class's drawings: kept drawings first (they are the point), then the data folders'
     strokes, then bitmap rows that are not the same drawing as a stroke one."""
-    from .dataset import load_bitmaps, load_class_drawings, new_bitmap_rows, scan_data_dir, stroke_index_count
+    from .data.dataset import load_bitmaps, load_class_drawings, new_bitmap_rows, scan_data_dir, stroke_index_count
 
     out = ClassDrawings(name)
     for kept, folders in ((True, kept_dirs), (False, data_dirs)):
@@ -101,8 +101,8 @@ def check_request(classes: list[ClassDrawings], min_drawings: int = MIN_DRAWINGS
 def training_images(classes: list[ClassDrawings], seed: int = 0, augment_to: int = AUGMENT_TO):
     """(images uint8 (N, 784), labels int64): every real drawing, plus distorted copies for
     each class with fewer than `augment_to` of them."""
-    from .augment import augment_bitmaps, augment_strokes
-    from .raster import rasterize_strokes
+    from .data.augment import augment_bitmaps, augment_strokes
+    from .data.raster import rasterize_strokes
 
     rng = np.random.default_rng([seed, 0x7EAC])
     images, labels = [], []
@@ -127,7 +127,7 @@ def base_model_dir(models_dir, kind: str = BASE_KIND) -> Path:
 
 def features(network, images: np.ndarray, batch: int = 1024) -> np.ndarray:
     """The frozen network's penultimate activations of uint8 bitmaps (numpy, no TensorFlow)."""
-    from .raster import bitmap_to_input
+    from .data.raster import bitmap_to_input
 
     X = bitmap_to_input(images)
     return np.concatenate([network.features(X[i:i + batch]) for i in range(0, len(X), batch)] or

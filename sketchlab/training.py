@@ -20,7 +20,7 @@ ends in one of three states:
 
 Runs are reproducible from `config.seed`: weights, dropout, shuffling, class-balanced
 sampling and augmentation are all drawn from it. With `config.augment`, every epoch trains
-on freshly distorted drawings: stroke drawings through `sketchlab.augment.augment_strokes`
+on freshly distorted drawings: stroke drawings through `sketchlab.data.augment.augment_strokes`
 (then rasterized), bitmap-only rows through `augment_bitmaps`, prepared in a background
 thread while the previous epoch trains. `config.balance` handles unbalanced classes:
 "sampling" draws each epoch's rows so that every class is equally likely (the thin

@@ -4,7 +4,7 @@
 
 Each line is a Quick Draw simplified record (`word`, `countrycode`, `timestamp`,
 `recognized`, `key_id`, `drawing` as `[[xs], [ys]]` per stroke in 0..255) plus `owner` and
-`owner_name`, so every reader in `sketchlab.formats` reads it, and a person's folder is a
+`owner_name`, so every reader in `sketchlab.data.formats` reads it, and a person's folder is a
 data folder like any other (`dataset.scan_data_dir` finds its classes by file name, the
 Explore page and `newclass` read it as one). `<home>/drawings` as a whole is everybody's
 drawings (the teacher's view).
@@ -34,7 +34,7 @@ import numpy as np
 
 from .access import LOCAL, Access, NotAllowedError, is_owner_id
 from .categories import ALL_CATEGORIES
-from .drawing import normalize_strokes
+from .data.drawing import normalize_strokes
 from .errors import SketchLabError
 from .fileio import atomic_write, path_inside
 

@@ -9,8 +9,8 @@ import pytest
 from sketchlab import newclass as nc
 from sketchlab import userdata as u
 from sketchlab.access import Access, NotAllowedError
-from sketchlab.dataset import load_class_drawings, scan_data_dir
-from sketchlab.formats import read_drawings
+from sketchlab.data.dataset import load_class_drawings, scan_data_dir
+from sketchlab.data.formats import read_drawings
 
 ALICE = Access(owner="A" * 22, teacher=False, classroom=True)
 BOB = Access(owner="B" * 22, teacher=False, classroom=True)

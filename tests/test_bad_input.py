@@ -366,12 +366,12 @@ def test_a_bug_gets_an_id_and_its_traceback_is_logged(caplog):
 
 
 def test_the_cli_reports_a_bug_with_an_id_and_logs_it(sketchlab_env, monkeypatch, capsys):
-    from sketchlab import cli
+    from sketchlab.cli import data as cli_data
 
     def broken(args, settings):
         raise RuntimeError("an internal slip")
 
-    monkeypatch.setattr(cli, "cmd_data_info", broken)
+    monkeypatch.setattr(cli_data, "cmd_data_info", broken)
     assert main(["data", "info"]) == 1
     err = capsys.readouterr().err
     bug_id = re.search(r"id ([0-9a-f]{8})", err).group(1)

@@ -35,6 +35,7 @@ import numpy as np
 from .access import LOCAL, Access, NotAllowedError, is_owner_id
 from .categories import ALL_CATEGORIES
 from .data.drawing import normalize_strokes
+from .data.formats import parse_json
 from .errors import SketchLabError
 from .fileio import atomic_write, path_inside
 
@@ -172,10 +173,7 @@ def _read_file(path: Path) -> list[dict]:
     except (OSError, UnicodeDecodeError):
         return out
     for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
+        record = parse_json(line)  # a ValueError (never a RecursionError) for a line that is not JSON
         if isinstance(record, dict) and isinstance(record.get("drawing"), list) and record.get("key_id"):
             out.append(record)
     return out

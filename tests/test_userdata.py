@@ -41,6 +41,17 @@ def test_odd_class_names_are_refused_in_words(tmp_path, name):
     assert not any(p.is_file() and p.suffix == ".ndjson" for p in tmp_path.rglob("*"))
 
 
+def test_a_damaged_drawings_file_loses_only_its_bad_lines(tmp_path):
+    # A hand-edited or half-copied file: a deeply nested line, broken JSON, a non-record.
+    saved = u.save_drawing(tmp_path, square(), "cat", ALICE)
+    path = u.owner_dir(tmp_path, ALICE) / "cat.ndjson"
+    with open(path, "a") as fh:
+        fh.write("[" * 100_000 + "\n" + "{not json\n" + "[1, 2]\n")
+    assert [d.key_id for d in u.list_drawings(tmp_path, ALICE)] == [saved.key_id]
+    u.save_drawing(tmp_path, square(5), "cat", ALICE)
+    assert len(u.list_drawings(tmp_path, ALICE)) == 2
+
+
 def test_empty_canvas_is_refused(tmp_path):
     with pytest.raises(u.UserDataError, match="empty"):
         u.save_drawing(tmp_path, [], "cat", ALICE)

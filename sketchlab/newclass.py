@@ -59,7 +59,7 @@ class ClassDrawings:
 def read_class(name: str, data_dirs, kept_dirs=(), per_class: int = PER_CLASS) -> ClassDrawings:
     """A class's drawings: kept drawings first (they are the point), then the data folders'
     strokes, then bitmap rows that are not the same drawing as a stroke one."""
-    from .data.dataset import load_bitmaps, load_class_drawings, new_bitmap_rows, scan_data_dir, stroke_index_count
+    from .data.dataset import class_bitmap_rows, load_class_drawings, scan_data_dir
 
     out = ClassDrawings(name)
     for kept, folders in ((True, kept_dirs), (False, data_dirs)):
@@ -73,14 +73,8 @@ def read_class(name: str, data_dirs, kept_dirs=(), per_class: int = PER_CLASS) -
                 out.strokes.extend(d.strokes for d in drawings)
                 out.n_kept += len(drawings) if kept else 0
             room = per_class - out.n
-            if files.bitmap and room > 0:
-                n_strokes = stroke_index_count(files) if files.has_strokes else 0
-                parts = []
-                for p in files.bitmap:
-                    rows = load_bitmaps(p)
-                    parts.append(rows[new_bitmap_rows(p, len(rows), n_strokes)].reshape(-1, 784))
-                rows = np.concatenate(parts)[:room]
-                out.bitmaps = np.concatenate([out.bitmaps, rows.astype(np.uint8)])
+            if room > 0:
+                out.bitmaps = np.concatenate([out.bitmaps, class_bitmap_rows(files, room)])
     return out
 
 

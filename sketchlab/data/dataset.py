@@ -306,6 +306,22 @@ def new_bitmap_rows(path: Path, n_rows: int, n_stroke_drawings: int, problems: l
     return np.flatnonzero(official_rows(path, n_rows, problems) >= n_stroke_drawings)
 
 
+def class_bitmap_rows(files: ClassFiles, limit: int | None = None, problems: list | None = None) -> np.ndarray:
+    """(N, 784) uint8: the class's official bitmap rows that are not the same drawing as one of
+    its stroke drawings (`new_bitmap_rows`), file by file, at most `limit` of them."""
+    parts, n = [], 0
+    if files.bitmap and (limit is None or limit > 0):
+        n_strokes = stroke_index_count(files) if files.has_strokes else 0
+        for path in files.bitmap:
+            rows = load_bitmaps(path)
+            keep = new_bitmap_rows(path, len(rows), n_strokes, problems)
+            if limit is not None:
+                keep = keep[: max(limit - n, 0)]
+            parts.append(rows[keep].reshape(-1, 784))
+            n += len(keep)
+    return np.concatenate(parts).astype(np.uint8) if parts else np.zeros((0, 784), np.uint8)
+
+
 @dataclass
 class AllData:
     """Every distinct drawing of some classes, from every source, ready to split and train on.
@@ -361,17 +377,10 @@ def load_all_data(data_dir, classes=QUICKDRAW_10, per_class: int | None = None,
         strokes = [d.strokes for d in drawings]
         images = [rasterize_strokes(strokes).reshape(-1, 784)] if strokes else []
         room = None if per_class is None else per_class - len(strokes)
-        n_bitmaps = 0
-        if files.bitmap and (room is None or room > 0):
-            n_strokes = stroke_index_count(files) if files.has_strokes else 0
-            for path in files.bitmap:
-                rows = load_bitmaps(path)
-                keep = new_bitmap_rows(path, len(rows), n_strokes, problems)
-                if room is not None:
-                    keep = keep[: max(room - n_bitmaps, 0)]
-                images.append(rows[keep].reshape(-1, 784))
-                n_bitmaps += len(keep)
-        per_class_parts.append((strokes, np.concatenate(images) if images else np.zeros((0, 784), np.uint8)))
+        bitmaps = class_bitmap_rows(files, room, problems)
+        images.append(bitmaps)
+        n_bitmaps = len(bitmaps)
+        per_class_parts.append((strokes, np.concatenate(images)))
         if progress is not None:
             progress(i + 1, len(names), f"{c}: {len(strokes)} strokes" + (f" + {n_bitmaps} bitmaps" if n_bitmaps else ""))
     _empty_classes(data_dir, names, [len(im) for _, im in per_class_parts],

@@ -91,11 +91,14 @@ def models_in_use(s: Settings) -> registry.ModelsInUse:
     return _models_in_use(registry.models_signature(s), s)
 
 
-def predictor_for(use: registry.ModelsInUse, kinds):
-    """A Predictor over some of the loaded models (a thin wrapper: nothing is loaded here)."""
+def predictor_for(use: registry.ModelsInUse, kinds, own: dict | None = None):
+    """A Predictor over some of the loaded models and of a person's own (`own`: {kind: ModelInfo},
+    their taught models); a thin wrapper: the networks are cached, nothing is loaded per call."""
     from sketchlab.predict import Predictor
 
-    return Predictor({kind: use.networks[kind] for kind in kinds})
+    own = own or {}
+    return Predictor({kind: use.networks[kind] if kind in use.networks else (network(own[kind]), own[kind].card)
+                      for kind in kinds})
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=4)

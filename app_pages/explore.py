@@ -1,19 +1,81 @@
-"""Explore: the drawings of each class stroke by stroke, their statistics, and a model's mistakes."""
+"""Explore: the drawings of each class stroke by stroke, their statistics, and a model's mistakes;
+and the drawings people kept on the Draw page (yours; the teacher sees everybody's), to
+look at, relabel or delete."""
 
 import numpy as np
 import streamlit as st
 
-from app_pages.common import data_overview, explained, network, settings, sidebar
-from sketchlab import explore, plots, registry, svg
+from app_pages.common import access, data_overview, explained, literal, network, settings, sidebar, user_errors
+from sketchlab import explore, plots, registry, svg, userdata
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.data.dataset import no_data_message
 
 NO_BAR = {"displayModeBar": False}
 READ_LIMITS = [100, 250, 500, 1000, 2500, 5000]
 
+KEPT_SHOWN = 24
+
 s = settings()
 sidebar(s)
 st.title("Explore")
+
+
+def _relabel(key_id: str) -> None:
+    try:
+        d = userdata.relabel_drawing(s.home_dir, key_id, st.session_state.get("explore_kept_label"), access())
+        st.session_state["explore_kept_note"] = ("ok", f"Moved to **{literal(d.label)}**.")
+    except user_errors() as exc:
+        st.session_state["explore_kept_note"] = ("error", f"Could not relabel it: {exc}")
+
+
+def _delete(key_id: str) -> None:
+    try:
+        userdata.delete_drawing(s.home_dir, key_id, access())
+        st.session_state["explore_kept_note"] = ("ok", "Deleted.")
+    except user_errors() as exc:
+        st.session_state["explore_kept_note"] = ("error", f"Could not delete it: {exc}")
+
+
+def kept_drawings() -> None:
+    """The drawings kept with "This is a …", per class, like any class; relabel and delete."""
+    who = access()
+    drawings = userdata.list_drawings(s.home_dir, who)
+    note = st.session_state.pop("explore_kept_note", None)
+    if not drawings and not note:
+        return
+    by_class: dict[str, list] = {}
+    for d in drawings:
+        by_class.setdefault(d.label, []).append(d)
+    whose = "everybody's" if who.classroom and who.teacher else "yours"
+    with st.expander(f"Kept drawings ({whose}): {len(drawings)} in {len(by_class)} "
+                     f"class{'es' if len(by_class) != 1 else ''}", expanded=bool(note)):
+        if note:
+            (st.success if note[0] == "ok" else st.error)(note[1])
+        if not drawings:
+            return
+        st.caption("Saved on the Draw page with “This is a …”, in the Quick Draw format under "
+                   f"`{userdata.drawings_dir(s.home_dir)}`; the Train page can teach a model with them.")
+        for tab, (name, group) in zip(st.tabs([f"{c} ({len(g)})" for c, g in by_class.items()]), by_class.items()):
+            with tab:
+                newest = group[::-1][:KEPT_SHOWN]
+                shown = [(d.strokes, f"{d.owner_name + ' · ' if who.classroom and who.teacher and d.owner_name else ''}"
+                                     f"{d.timestamp[:16].replace('T', ' ')}") for d in newest]
+                st.html(svg.drawings_html(shown, uid=f"k{list(by_class).index(name)}"))
+                if len(group) > KEPT_SHOWN:
+                    st.caption(f"The newest {KEPT_SHOWN} of {len(group)}.")
+        st.markdown("**Relabel or delete a drawing**")
+        m1, m2, m3, m4 = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+        ids = {d.key_id: d for d in drawings[::-1]}
+        picked = m1.selectbox("Drawing", list(ids), key="explore_kept_pick", format_func=lambda k: (
+            f"{ids[k].label} · {ids[k].n_strokes} stroke{'s' if ids[k].n_strokes != 1 else ''} · "
+            f"{ids[k].timestamp[:19].replace('T', ' ')}" + (f" · {ids[k].owner_name}" if ids[k].owner_name else "")))
+        m2.text_input("New class", key="explore_kept_label", placeholder="e.g. cat")
+        m3.button("Relabel", key="explore_kept_relabel", on_click=_relabel, args=(picked,))
+        m4.button("Delete", key="explore_kept_delete", on_click=_delete, args=(picked,), icon=":material/delete:")
+
+
+with explained("show the kept drawings"):
+    kept_drawings()
 
 overview = data_overview(s)
 if not overview:

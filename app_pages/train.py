@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import access, data_overview, explained, literal, settings, sidebar
+from app_pages.teach_section import teach_section
 from sketchlab import plots, promotion, registry, sweeps
 from sketchlab.categories import QUICKDRAW_10
 from sketchlab.models import MODEL_KINDS
@@ -119,6 +120,8 @@ def field_error(*fields: str) -> None:
         if msg:
             st.error(msg, icon=":material/error:")
 
+
+teach_section()
 
 # ---------------------------------------------------------------- the form
 
@@ -378,7 +381,8 @@ def actions(name: str, summary, runs, keys: list[str]) -> None:
             st.caption("None: the Draw page uses the shipped models.")
         for kind, info in promoted.items():
             st.caption(f"`{kind}`: {literal(info.label)}")
-            if st.button(f"Back to the shipped {kind}", key=f"train_unpromote_{kind}", disabled=not who.teacher):
+            undo = f"Back to the shipped {kind}" if kind in registry.KIND_ORDER[:3] else "Take it off the Draw page"
+            if st.button(undo, key=f"train_unpromote_{kind}", disabled=not who.teacher):
                 with explained("go back to the shipped model"):
                     registry.unpromote(kind, s, access=access())
                     st.session_state.pop("train_promoted", None)

@@ -24,7 +24,7 @@ from .inference import load_network
 from .cards import CARD_FILE, MODEL_FILE, ModelLoadError, load_card
 
 # Kinds first in this order; any other kind a card names comes after, alphabetically.
-KIND_ORDER = ("mlp", "cnn", "strong")
+KIND_ORDER = ("mlp", "cnn", "strong", "taught")
 
 
 class PromoteError(SketchLabError, ValueError):
@@ -202,14 +202,15 @@ def load_models_in_use(settings) -> ModelsInUse:
     return ModelsInUse(models, networks, notes)
 
 
-def promote(run_dir, settings, check_loads: bool = True, access: Access = LOCAL) -> Path:
+def promote(run_dir, settings, check_loads: bool = True, access: Access = LOCAL, kind: str | None = None) -> Path:
     """Copy a finished run's model.keras + card.json to `<home>/promoted/<kind>/`, atomically.
 
     The files are copied into a temporary folder beside the target and swapped in with
     renames, so a reader sees the old model or the new one, never half of one. With
     `check_loads`, the model is loaded once first (a corrupt file is refused here, not on
     the Draw page). Returns the promoted folder. Only the teacher may promote (`access`):
-    it changes the Draw page for everybody.
+    it changes the Draw page for everybody. `kind` files it under another kind than its
+    card's (a taught model is promoted as "taught", next to the shipped kinds, not over one).
     """
     access.require_teacher("promote a model to the Draw page")
     run_dir = Path(run_dir)
@@ -222,7 +223,7 @@ def promote(run_dir, settings, check_loads: bool = True, access: Access = LOCAL)
     status = card.get("status", "done")
     if status != "done":
         raise PromoteError(f"this run ended as '{status}'; only runs that finished ('done') can be promoted")
-    kind = str(card.get("kind") or "")
+    kind = str(kind or card.get("kind") or "")
     if not kind or safe_name(kind) != kind:  # the folder's name: nothing that leaves promoted/
         raise PromoteError(f"the card in {run_dir} names no model kind it can be saved as "
                            "(letters, digits, '.', '_' or '-')")
@@ -236,7 +237,7 @@ def promote(run_dir, settings, check_loads: bool = True, access: Access = LOCAL)
     with atomic_dir(target) as staging:
         # A fresh copy (new mtime) so every promotion gets a new version, even of an equal-size file.
         shutil.copyfile(run_dir / MODEL_FILE, staging / MODEL_FILE)
-        card = dict(card)
+        card = dict(card, kind=kind)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         card["promoted"] = {"from": str(run_dir), "at": now}
         (staging / CARD_FILE).write_text(json.dumps(card, indent=1))

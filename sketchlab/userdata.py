@@ -179,7 +179,7 @@ def _read_file(path: Path) -> list[dict]:
     return out
 
 
-def _visible_owners(home_dir, access: Access) -> list[Path]:
+def visible_owner_dirs(home_dir, access: Access) -> list[Path]:
     """The owner folders this session may see: its own; every one for the teacher (and, as
     everywhere in `access`, for everyone when no teacher password is set)."""
     root = drawings_dir(home_dir)
@@ -191,7 +191,7 @@ def _visible_owners(home_dir, access: Access) -> list[Path]:
 def list_drawings(home_dir, access: Access = LOCAL, label: str | None = None) -> list[SavedDrawing]:
     """The kept drawings this session may see (its own; the teacher: everybody's), oldest first."""
     out = []
-    for folder in _visible_owners(home_dir, access):
+    for folder in visible_owner_dirs(home_dir, access):
         for name in own_classes(folder):
             if label is None or name == label:
                 out.extend(_saved(r, folder.name) for r in _read_file(folder / f"{name}{SUFFIX}"))
@@ -216,10 +216,10 @@ def _holder(folders, key_id: str) -> tuple[Path, str] | None:
 
 def _find(home_dir, key_id: str, access: Access) -> tuple[Path, str]:
     """(owner folder, class) of the drawing `key_id`, among the folders this session may change."""
-    found = _holder(_visible_owners(home_dir, access), key_id)
+    found = _holder(visible_owner_dirs(home_dir, access), key_id)
     if found is not None:
         return found
-    if not access.teacher and _holder(_visible_owners(home_dir, LOCAL), key_id) is not None:
+    if not access.teacher and _holder(visible_owner_dirs(home_dir, LOCAL), key_id) is not None:
         raise NotAllowedError("only the teacher can change a drawing someone else saved")
     raise UserDataError(f"no kept drawing {key_id!r} (it may have been deleted already)")
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m sketchlab data|train|evaluate|predict|sweep|worker ...`.
+"""Command line: `python -m sketchlab data|train|evaluate|predict|sweep|worker|teach ...`.
 
 Each group of commands (`cli.data`, `cli.train`, `cli.sweep`) registers its own
 sub-parsers; handlers are thin and call the library. Errors a user can fix are printed
@@ -19,9 +19,9 @@ from ..settings import Settings
 
 
 def _command_groups():
-    from . import data, sweep, train
+    from . import data, sweep, teach, train
 
-    return [data.register, train.register, sweep.register]
+    return [data.register, train.register, sweep.register, teach.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

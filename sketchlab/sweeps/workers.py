@@ -13,10 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -24,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..fileio import atomic_write
+from ..processes import proc_start, process_alive, spawn_sketchlab
 from ..settings import Settings
 from .spec import SweepLimits
 from .store import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S
@@ -68,48 +66,13 @@ def write_worker_file(settings: Settings, pid: int, storage: str, log=None, curr
     path = _pid_file(settings, pid)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = WorkerInfo(pid, socket.gethostname(), storage, started or dt.datetime.now().isoformat(), time.time(),
-                      str(log) if log else None, current, _proc_start(pid))
+                      str(log) if log else None, current, proc_start(pid))
     with atomic_write(path) as fh:
         fh.write(json.dumps(asdict(info)))
 
 
 def remove_worker_file(settings: Settings, pid: int) -> None:
     _pid_file(settings, pid).unlink(missing_ok=True)
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (Linux), or None."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _proc_start(pid: int) -> str | None:
-    stat = _proc_stat(pid)
-    return stat[19] if stat and len(stat) > 19 else None  # field 22: start time in clock ticks
-
-
-def _process_alive(info: WorkerInfo) -> bool:
-    pid = info.pid
-    try:
-        # Reap our own exited child (the app spawned it); a zombie still answers kill(pid, 0).
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = _proc_stat(pid)
-    if stat is None:
-        return True  # no /proc: trust kill(pid, 0)
-    if stat[0] == "Z":
-        return False
-    return info.proc_start is None or info.proc_start == _proc_start(pid)
 
 
 def workers_alive(settings: Settings, storage: str | None = None) -> list[WorkerInfo]:
@@ -126,7 +89,7 @@ def workers_alive(settings: Settings, storage: str | None = None) -> list[Worker
             continue
         if info.host != host:
             continue
-        if not _process_alive(info):
+        if not process_alive(info.pid, info.proc_start):
             path.unlink(missing_ok=True)
             continue
         if storage is None or info.storage == storage:
@@ -135,27 +98,12 @@ def workers_alive(settings: Settings, storage: str | None = None) -> list[Worker
 
 
 def _spawn_worker(settings: Settings, url: str, heartbeat_interval: int, grace_period: int) -> int:
-    d = workers_dir(settings)
-    d.mkdir(parents=True, exist_ok=True)
-    log = d / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
-    cmd = [
-        sys.executable, "-m", "sketchlab", "--data-dir", str(settings.data_dir), "--home",
-        str(settings.home_dir), "worker", "--storage", url, "--heartbeat", str(heartbeat_interval),
-        "--grace", str(grace_period),
-    ]
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["SKETCHLAB_MODELS"] = str(settings.models_dir)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True,  # detached: it outlives the page, the app and a Ctrl-C
-        )
+    log = workers_dir(settings) / f"worker-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
+    pid = spawn_sketchlab(["worker", "--storage", url, "--heartbeat", heartbeat_interval, "--grace", grace_period],
+                          settings, log)
     # Written here, not only by the worker, so a second launch right after sees it alive.
-    write_worker_file(settings, proc.pid, url, log)
-    return proc.pid
+    write_worker_file(settings, pid, url, log)
+    return pid
 
 
 def ensure_workers(

@@ -114,14 +114,14 @@ def keep_controls(guessed: list[str], has_strokes: bool) -> None:
         st.markdown("**Keep this drawing** · right or wrong, one click saves it under its real name")
         cols = st.columns(len(quick) or 1)
         for col, label in zip(cols, quick):
-            col.button(f"It's {label}", key=f"draw_keep_{label}", on_click=_keep, args=(label,),
+            col.button(f"It's {label}", key=f"draw_keep_as_{label}", on_click=_keep, args=(label,),
                        width="stretch")
         p1, p2, p3 = st.columns([3, 3, 2], vertical_alignment="bottom")
         p1.selectbox("This is a …", list(dict.fromkeys(own + known)), index=None, key="draw_keep_pick",
                      placeholder="pick a class")
         p2.text_input("or a new class", key="draw_keep_new", placeholder="e.g. cat", max_chars=userdata.MAX_CLASS_NAME)
-        p3.button("Keep", key="draw_keep_button", on_click=_keep_picked, icon=":material/bookmark_add:",
-                  disabled=not (st.session_state.get("draw_keep_new") or st.session_state.get("draw_keep_pick")))
+        # Never disabled: a typed name is sent with the click (the field commits on blur).
+        p3.button("Keep", key="draw_keep_button", on_click=_keep_picked, icon=":material/bookmark_add:")
 
 
 @st.fragment

@@ -66,8 +66,9 @@ def kept_drawings() -> None:
         st.markdown("**Relabel or delete a drawing**")
         m1, m2, m3, m4 = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
         ids = {d.key_id: d for d in drawings[::-1]}
+        number = {k: len(ids) - i for i, k in enumerate(ids)}  # #1 is the oldest, as kept
         picked = m1.selectbox("Drawing", list(ids), key="explore_kept_pick", format_func=lambda k: (
-            f"{ids[k].label} · {ids[k].n_strokes} stroke{'s' if ids[k].n_strokes != 1 else ''} · "
+            f"#{number[k]} {ids[k].label} · {ids[k].n_strokes} stroke{'s' if ids[k].n_strokes != 1 else ''} · "
             f"{ids[k].timestamp[:19].replace('T', ' ')}" + (f" · {ids[k].owner_name}" if ids[k].owner_name else "")))
         m2.text_input("New class", key="explore_kept_label", placeholder="e.g. cat")
         m3.button("Relabel", key="explore_kept_relabel", on_click=_relabel, args=(picked,))

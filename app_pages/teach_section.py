@@ -70,7 +70,7 @@ def _picker(s, who) -> None:
             n = kept.get(c, 0) + data.get(c, 0)
             rows.append({"class": c, "kept drawings": kept.get(c, 0), "in the data folder": data.get(c, 0),
                          f"used (at most {newclass.PER_CLASS})": min(n, newclass.PER_CLASS), "": _verdict(n)})
-        st.dataframe(rows, hide_index=True, key="teach_table")
+        st.table(rows, hide_index=True)
     if thin:
         st.warning(f"Too few drawings of {', '.join(thin)} to learn from: draw at least {newclass.MIN_DRAWINGS} "
                    "and keep them with “This is a …” on the Draw page, or leave the class out.")

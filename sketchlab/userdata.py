@@ -118,7 +118,7 @@ def _record(strokes, label: str, access: Access, now: datetime) -> dict:
     if not simplified:
         raise UserDataError("the canvas is empty: draw something first, then save it")
     drawing = [[np.rint(s[:, 0]).astype(int).tolist(), np.rint(s[:, 1]).astype(int).tolist()] for s in simplified]
-    return {"word": label, "countrycode": "", "timestamp": now.isoformat(timespec="seconds"), "recognized": True,
+    return {"word": label, "countrycode": "", "timestamp": now.isoformat(timespec="microseconds"), "recognized": True,
             "key_id": "u" + secrets.token_hex(8), "drawing": drawing, "owner": access.owner,
             "owner_name": access.name}
 

@@ -73,6 +73,10 @@ class ModelInfo:
     @property
     def accuracy_text(self) -> str:
         value, what = self.accuracy
+        if value is None and self.card.get("train_accuracy") is not None:  # a taught model (`newclass`)
+            kept = sum((self.card.get("data") or {}).get("kept_drawings", {}).values())
+            return (f"taught from {kept} kept drawing{'s' if kept != 1 else ''} · " if kept else "") + \
+                "not measured on held-out drawings"
         if value is None:
             return "accuracy unknown"
         heldout = self.card.get("heldout") or {}

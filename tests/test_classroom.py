@@ -411,9 +411,11 @@ def test_the_password_may_come_from_streamlit_secrets(classroom, monkeypatch):
 def test_a_student_owns_their_sweep_across_a_reload_and_sees_it_first(classroom, monkeypatch):
     from test_app import assert_clean, texts
 
-    from sketchlab.sweeps import workers
+    from sketchlab import sweeps
 
-    monkeypatch.setattr(workers, "ensure_workers", lambda *a, **k: [])  # the queue stays as it is
+    # The queue stays as it is: the page calls sweeps.ensure_workers (no worker may take a run
+    # before the queue is read, which on a slow machine one started here would).
+    monkeypatch.setattr(sweeps, "ensure_workers", lambda *a, **k: [])
     settings, _finished, queued = classroom
     at = _train_page(queued)
     owner = at.session_state["classroom_owner"]

@@ -308,6 +308,9 @@ def test_teach_from_the_train_page_then_try_it_on_the_draw_page(teach_env):
     draw(at, spiral_object(2000))
     labels = guess_labels(at)
     assert len(labels) == 3 and labels[2][0] == "spiral", labels
+    from test_app import html_text
+
+    assert "spirals" in html_text(at) and "taught from 10 kept drawings" in html_text(at)
 
 
 def test_a_student_cannot_promote_a_taught_model(teach_env, monkeypatch):

@@ -142,7 +142,12 @@ def _section() -> None:
 
 def teach_section() -> None:
     s, who = settings(), access()
-    with st.expander("Teach a model new classes", expanded=True):
+    models = []
+    with explained("list the taught models"):
+        models = taught.list_taught(s.home_dir, who)
+    # Open for whoever has kept drawings or taught models; a folder listing, no file read.
+    mine = bool(models) or bool(userdata.own_classes(userdata.owner_dir(s.home_dir, who)))
+    with st.expander("Teach a model new classes", expanded=mine):
         st.markdown(
             "Draw something new on the **Draw** page 10–20 times and keep each drawing with "
             "**This is a …**. Then pick it here with the classes it should be told apart from, and press "
@@ -152,6 +157,6 @@ def teach_section() -> None:
             "takes about 15 seconds."
         )
         with explained("show the taught models"):
-            polling = any(t.active for t in taught.list_taught(s.home_dir, who))
+            polling = any(t.active for t in models)
             st.session_state["teach_polling"] = polling
             st.fragment(run_every=1 if polling else None)(_section)()

@@ -242,7 +242,8 @@ def run_job(folder, settings, progress=None) -> dict:
         message = exc.user_message if isinstance(exc, SketchLabError) else f"{type(exc).__name__}: {exc}"
         report(job.get("fraction", 0.0), message, "failed")
         raise
-    report(1.0, f"done: {len(card['classes'])} classes, training accuracy {card['train_accuracy']:.0%}", "done")
+    report(1.0, f"done: {len(card['classes'])} classes; {card['train_accuracy']:.0%} right on its own training "
+                "drawings (not a test: try it on the Draw page)", "done")
     return card
 
 

@@ -10,9 +10,10 @@ waiting when it is killed, whatever the machine's speed.
 from __future__ import annotations
 
 import fcntl
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -179,20 +180,24 @@ def test_a_job_killed_mid_run_says_so_and_loses_no_drawing(teach_env):
     assert not again.path.exists()
 
 
-def _save_many(home: str, owner: str, n: int) -> None:
-    who = Access(owner=owner, teacher=False, classroom=True)
-    for i in range(n):
-        userdata.save_drawing(home, spiral(i), "spiral", who)
+SAVE_MANY = """
+import sys
+import numpy as np
+from sketchlab import userdata
+from sketchlab.access import Access
+home, owner, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+who = Access(owner=owner, teacher=False, classroom=True)
+for i in range(n):
+    userdata.save_drawing(home, [np.array([[0, 0], [100, i], [50, 100]], dtype=float)], "spiral", who)
+"""
 
 
 def test_two_processes_saving_at_once_lose_nothing(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_save_many, args=(str(tmp_path), ALICE.owner, 40)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    # Separate processes (not threads): the lock and the single-write append must hold across them.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    procs = [subprocess.Popen([sys.executable, "-c", SAVE_MANY, str(tmp_path), ALICE.owner, "40"], env=env)
+             for _ in range(2)]
+    assert [p.wait(120) for p in procs] == [0, 0]
     kept = userdata.list_drawings(tmp_path, ALICE, "spiral")
     assert len(kept) == 80 and len({d.key_id for d in kept}) == 80
     lines = (userdata.owner_dir(tmp_path, ALICE) / "spiral.ndjson").read_text().splitlines()
